@@ -1,0 +1,38 @@
+"""What every ``python -m interp.<tool>`` shares: one-line errors and exit code 2 for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+__all__ = ["InterpError", "ArgumentParser", "run"]
+
+
+class InterpError(Exception):
+    """A problem with what the user asked for or gave us (a file, an option, a value).
+
+    Its message is one line that names the problem; the CLIs print it and exit with 2.
+    """
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``prog: error: ...``) and exit code 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def run(main: Callable[[Sequence[str] | None], int | None], prog: str, argv=None) -> int:
+    """Run a CLI ``main``; turn bad input into one line on stderr and exit code 2."""
+    try:
+        return int(main(argv) or 0)
+    except InterpError as err:
+        msg = str(err)
+    except (ValueError, OSError) as err:  # bad values and unreadable/unwritable files
+        msg = str(err) or type(err).__name__
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    print(f"{prog}: error: {' '.join(msg.split())}", file=sys.stderr)
+    return 2
