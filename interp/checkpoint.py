@@ -1,0 +1,166 @@
+"""Checkpoints: one safetensors file with the weights and a JSON config, never pickled.
+
+Layout of the file:
+
+* tensors ``model.<name>``: the network's state dict (weights and normalization statistics);
+* optionally ``optim.<i>.<key>`` and ``rng.<name>``: the training state that ``--resume``
+  needs (Adam moments, random generator states);
+* header metadata ``format`` (``interp.checkpoint/1``) and ``config``, a JSON object with
+  ``net`` (enough to rebuild the network), ``recipe``, ``data`` (source and fingerprint),
+  ``step``, ``samples``, ``results``, ``versions`` and the training bookkeeping.
+
+:func:`load` returns the network in eval mode; :func:`read` returns everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from .cli import InterpError
+from .io import atomic_write
+
+__all__ = ["save", "load", "read", "Checkpoint", "FORMAT", "file_hash"]
+
+FORMAT = "interp.checkpoint/1"
+_KNOWN_FORMATS = (FORMAT,)
+
+
+class Checkpoint:
+    """The contents of a checkpoint file: config, model state, and optional training state."""
+
+    def __init__(self, config: dict, model: dict, optim: dict, rng: dict, path: Path | None = None):
+        self.config, self.model, self.optim, self.rng, self.path = config, model, optim, rng, path
+
+    def build(self) -> torch.nn.Module:
+        """The network, weights loaded, in eval mode, on the CPU."""
+        net_cfg = self.config.get("net")
+        where = f"{self.path}: " if self.path else ""
+        if not isinstance(net_cfg, dict) or net_cfg.get("arch") != "unet":
+            raise InterpError(f"{where}config does not describe a known network (net.arch)")
+        from .unet import UNet
+
+        try:
+            net = UNet(tau=int(net_cfg["tau"]), width=int(net_cfg["width"]), norm=str(net_cfg["norm"]),
+                       predict_only=bool(net_cfg.get("predict_only", False)))
+        except (KeyError, TypeError, ValueError) as err:
+            raise InterpError(f"{where}config cannot rebuild the network: {err}") from None
+        expected = net.state_dict()
+        missing = sorted(set(expected) - set(self.model))
+        extra = sorted(set(self.model) - set(expected))
+        if missing or extra:
+            raise InterpError(
+                f"{where}config does not match the weights (missing {len(missing)} tensors, "
+                f"e.g. {missing[:1]}; unexpected {len(extra)}, e.g. {extra[:1]})"
+            )
+        for k, v in expected.items():
+            if tuple(v.shape) != tuple(self.model[k].shape):
+                raise InterpError(
+                    f"{where}config does not match the weights: {k} has shape "
+                    f"{tuple(self.model[k].shape)}, the config implies {tuple(v.shape)}"
+                )
+        net.load_state_dict(self.model)
+        return net.eval()
+
+
+def file_hash(path, n: int = 16) -> str:
+    """Short sha256 of a file's bytes (used to key cached results on a checkpoint)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:n]
+
+
+def save(path, net: torch.nn.Module, config: dict, optimizer: torch.optim.Optimizer | None = None,
+         rng: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write a checkpoint atomically (temporary file, then rename)."""
+    from safetensors.torch import save as st_save
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    cfg = dict(config)
+    cfg["net"] = net.config()
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        for i, st in sd["state"].items():
+            for k, v in st.items():
+                tensors[f"optim.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+        cfg["optim_groups"] = sd["param_groups"]
+    for k, v in (rng or {}).items():
+        tensors[f"rng.{k}"] = v.detach().cpu().contiguous()
+    blob = st_save(tensors, metadata={"format": FORMAT, "config": json.dumps(cfg, sort_keys=True)})
+    path = Path(path)
+    with atomic_write(path) as f:
+        f.write(blob)
+    return path
+
+
+def read(path) -> Checkpoint:
+    """Read a checkpoint file; one-line :class:`InterpError` for anything wrong with it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as st_load
+
+    path = Path(path)
+    if not path.exists():
+        raise InterpError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise InterpError(f"checkpoint {path} is not a file")
+    data = path.read_bytes()
+    if len(data) < 8:
+        raise InterpError(f"{path} is not a checkpoint (too short to be a safetensors file)")
+    header_len = int.from_bytes(data[:8], "little")
+    if header_len <= 0 or header_len > len(data) - 8 or header_len > 100_000_000:
+        raise InterpError(f"{path} is not a checkpoint, or it is truncated (bad safetensors header)")
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InterpError(f"{path} is not a checkpoint (its header is not safetensors JSON)") from None
+    if not isinstance(header, dict):
+        raise InterpError(f"{path} is not a checkpoint (its header is not safetensors JSON)")
+    meta = header.get("__metadata__") or {}
+    fmt = meta.get("format")
+    if fmt is None or "config" not in meta:
+        raise InterpError(f"{path} is a safetensors file but not an interp checkpoint (no interp config)")
+    if fmt not in _KNOWN_FORMATS:
+        raise InterpError(f"{path} has unknown checkpoint format {fmt!r} (this interp reads {FORMAT})")
+    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    if 8 + header_len + max(ends, default=0) > len(data):
+        raise InterpError(f"{path} is truncated ({len(data)} bytes, the header needs more)")
+    try:
+        tensors = st_load(data)
+        config = json.loads(meta["config"])
+    except (SafetensorError, json.JSONDecodeError, ValueError, KeyError) as err:
+        raise InterpError(f"{path} is corrupt: {' '.join(str(err).split())}") from None
+    if not isinstance(config, dict):
+        raise InterpError(f"{path} is corrupt: its config is not a JSON object")
+    groups: dict[str, dict] = {"model": {}, "optim": {}, "rng": {}}
+    for k, v in tensors.items():
+        kind, _, name = k.partition(".")
+        if kind in groups:
+            groups[kind][name] = v
+    return Checkpoint(config, groups["model"], groups["optim"], groups["rng"], path)
+
+
+def load(path) -> torch.nn.Module:
+    """Load a trained network from a checkpoint, in eval mode.
+
+    A denoiser is called as ``net(y, c)`` with ``y`` [B, 1, H, W] and ``c`` [B, tau, H, W]
+    (oldest frame first) and returns [B, 1, H, W]; a prediction-only network as ``net(c)``.
+    ``net.tau`` is its number of conditioning frames; ``net.checkpoint_config`` the config.
+    """
+    ckpt = read(path)
+    net = ckpt.build()
+    net.checkpoint_config = ckpt.config
+    return net
+
+
+def optimizer_state(ckpt: Checkpoint) -> dict:
+    """Rebuild a torch optimizer state dict from a checkpoint's ``optim.*`` tensors."""
+    state: dict[int, dict] = {}
+    for k, v in ckpt.optim.items():
+        i, _, key = k.partition(".")
+        state.setdefault(int(i), {})[key] = v
+    return {"state": state, "param_groups": ckpt.config.get("optim_groups", [])}

@@ -1,0 +1,133 @@
+"""Training (Algorithm 1): schedule, noise levels, model cards, a tiny run, exact resume."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import interp
+from interp import train
+from interp.checkpoint import read
+from interp.cli import InterpError
+
+from conftest import assert_one_line_error, run_cli
+
+CARD = """
+[model]
+tau = 2
+width = 8
+
+[data]
+source = "leaves"
+n = 300
+seed = 0
+
+[train]
+recipe = "smoke"
+samples = {samples}
+batch_size = 32
+"""
+
+
+def write_card(tmp_path, name="tiny", samples=2048, extra=""):
+    p = tmp_path / f"{name}.toml"
+    p.write_text(CARD.format(samples=samples) + extra)
+    return p
+
+
+def test_lr_schedule_keeps_the_paper_shape():
+    base = 1e-3
+    # paper: 1000 epochs, halved at 500 and every 100 after
+    assert train.lr_at(0.0, base) == base
+    assert train.lr_at(0.499, base) == base
+    assert train.lr_at(0.5, base) == base / 2
+    assert train.lr_at(0.65, base) == base / 4
+    assert train.lr_at(0.95, base) == base / 32
+    assert train.lr_at(0.9999, base) == base / 32
+
+
+def test_noise_levels_log_uniform():
+    s = train.sample_noise_levels(200_000, torch.Generator().manual_seed(0))
+    assert s.min() >= math.sqrt(1e-5) and s.max() <= 10.0
+    logv = torch.log10(s**2).numpy()
+    hist, _ = np.histogram(logv, bins=7, range=(-5, 2))
+    assert hist.min() / hist.max() > 0.95
+
+
+def test_card_errors_name_the_file(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("[model\ntau = 2\n")
+    with pytest.raises(InterpError, match="bad.toml.*line"):
+        train.read_card(p)
+    p.write_text("[model]\ntau = 9.5\n[data]\nsource='leaves'\n")
+    with pytest.raises(InterpError, match="tau"):
+        train.read_card(p)
+    p.write_text("[model]\ntau = 1\nfoo = 1\n[data]\nsource='leaves'\n")
+    with pytest.raises(InterpError, match="unknown key"):
+        train.read_card(p)
+    p.write_text("[model]\ntau = 1\n[data]\nsource='youtube'\n")
+    with pytest.raises(InterpError, match="source"):
+        train.read_card(p)
+    with pytest.raises(InterpError, match="does not exist"):
+        train.read_card(tmp_path / "missing.toml")
+
+
+def test_cli_bad_card_one_line(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("[model]\ntau = 'two'\n[data]\nsource='leaves'\n")
+    assert_one_line_error(run_cli("interp.train", p), "bad.toml", "tau")
+    assert_one_line_error(run_cli("interp.train", tmp_path / "none.toml"), "does not exist")
+    assert_one_line_error(run_cli("interp.train", p, "--bogus"), "unrecognized")
+
+
+def test_tiny_training_loss_falls_and_net_stays_homogeneous(tmp_path):
+    card = write_card(tmp_path, samples=6400)
+    cfg = train.train(card, progress=False, log=lambda *a: None)
+    assert cfg["step"] == 200
+    log = np.genfromtxt(tmp_path / "tiny.log.csv", delimiter=",", names=True)
+    assert log["loss"][-1] < 0.5 * log["loss"][0]
+    net = interp.load(tmp_path / "tiny.safetensors")
+    y, c = torch.rand(4, 1, 32, 32), torch.rand(4, 2, 32, 32)
+    with torch.no_grad():
+        for a in (0.2, 3.0, 9.0):
+            torch.testing.assert_close(net(a * y, a * c), a * net(y, c), rtol=1e-4, atol=1e-5 * a)
+    text = card.read_text()
+    assert "[results]" in text and "samples = 6400" in text
+    assert train.read_card(card).model["tau"] == 2  # the card stays a valid card
+
+
+def test_resume_ends_with_the_same_weights(tmp_path):
+    full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
+    full_dir.mkdir()
+    cut_dir.mkdir()
+    full = write_card(full_dir)
+    cut = write_card(cut_dir)
+    train.train(full, progress=False, log=lambda *a: None)
+    out = train.train(cut, max_minutes=1e-5, progress=False, log=lambda *a: None)
+    assert 0 < out["step"] < 64
+    train.train(cut, resume=True, max_minutes=1e-5, progress=False, log=lambda *a: None)
+    train.train(cut, resume=True, progress=False, log=lambda *a: None)
+    a, b = read(full_dir / "tiny.safetensors"), read(cut_dir / "tiny.safetensors")
+    assert a.model.keys() == b.model.keys()
+    for k in a.model:
+        assert torch.equal(a.model[k], b.model[k]), k
+
+
+def test_existing_checkpoint_needs_resume(tmp_path):
+    card = write_card(tmp_path, samples=64)
+    train.train(card, progress=False, log=lambda *a: None)
+    with pytest.raises(InterpError, match="--resume"):
+        train.train(card, progress=False, log=lambda *a: None)
+
+
+def test_prediction_only_training(tmp_path):
+    card = write_card(tmp_path, samples=256, extra="")
+    text = card.read_text().replace("width = 8", "width = 8\npredict_only = true")
+    card.write_text(text)
+    cfg = train.train(card, progress=False, log=lambda *a: None)
+    assert "predict" in cfg["results"]
+    net = interp.load(tmp_path / "tiny.safetensors")
+    assert net(torch.rand(1, 2, 32, 32)).shape == (1, 1, 32, 32)
