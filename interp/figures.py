@@ -1,0 +1,380 @@
+"""Render the paper's figures from the manifest (``figures/manifest.toml``).
+
+Each ``[[figure]]`` entry of the manifest is data only: an ``id``, a ``title`` and ``caption``,
+the name of an ``analysis`` with its ``params`` (and the ``models`` it reads), and the
+``outputs`` to write. Rendering a figure is three steps, each one module's job:
+
+1. the analysis (a function registered in :data:`ANALYSES`) computes a tidy table from the
+   entry's params;
+2. the figure's plotting function (:data:`PLOTS`, by figure id, or the entry's optional
+   ``plot``: a function name in :mod:`interp.plotting`) draws that table and nothing else;
+3. the figure is saved as each listed ``.png`` / ``.pdf`` / ``.svg``, and the table as each
+   listed ``.csv``, so the figure can be redrawn from the CSV without recomputation.
+
+CLI::
+
+    python -m interp.figures                  # every figure, into the manifest's folder
+    python -m interp.figures --only fig02     # some figures
+    python -m interp.figures --list           # id and title of each figure
+    python -m interp.figures --out DIR --manifest PATH
+
+A figure that fails is reported on one line and the others still render; the command then
+exits with 1. Bad input (an unreadable or malformed manifest, an unknown ``--only`` id) is a
+one-line error and exit code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from .cli import ArgumentParser, InterpError, run
+from .io import atomic_write
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas as pd
+
+__all__ = [
+    "FigureSpec",
+    "ANALYSES",
+    "PLOTS",
+    "DEFAULT_MANIFEST",
+    "load_manifest",
+    "compute_table",
+    "plot_function",
+    "render_figure",
+    "leaves_examples",
+    "main",
+]
+
+PROG = "python -m interp.figures"
+DEFAULT_MANIFEST = Path(__file__).resolve().parents[1] / "figures" / "manifest.toml"
+DPI = 200  # PNG resolution
+IMAGE_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
+TABLE_FORMATS = {".csv"}
+_FIELDS = {  # manifest key -> (type, required)
+    "id": (str, True),
+    "title": (str, True),
+    "caption": (str, False),
+    "analysis": (str, True),
+    "models": (list, False),
+    "params": (dict, False),
+    "outputs": (list, True),
+    "plot": (str, False),
+}
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+@dataclasses.dataclass(frozen=True)
+class FigureSpec:
+    """One ``[[figure]]`` entry of the manifest."""
+
+    id: str
+    title: str
+    analysis: str
+    outputs: tuple[str, ...]
+    caption: str = ""
+    models: tuple[str, ...] = ()
+    params: dict = dataclasses.field(default_factory=dict)
+    plot: str | None = None
+
+
+def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> list[FigureSpec]:
+    """Read and check a figure manifest; a problem raises a one-line :class:`InterpError`.
+
+    The checks are structural (keys, types, unique ids and output names); whether an
+    analysis exists or accepts its params is checked when the figure is rendered, so that
+    one bad figure does not stop the others.
+    """
+    import tomllib
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise InterpError(f"manifest {path} not found") from None
+    except IsADirectoryError:
+        raise InterpError(f"manifest {path} is a directory") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InterpError(f"{path}: invalid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise InterpError(f"{path}: not UTF-8 text ({err.reason})") from None
+
+    extra = sorted(set(doc) - {"figure"})
+    if extra:
+        raise InterpError(f"{path}: unknown top-level key(s) {', '.join(extra)}; expected [[figure]] tables")
+    entries = doc.get("figure", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InterpError(f"{path}: 'figure' must be an array of tables ([[figure]])")
+    if not entries:
+        raise InterpError(f"{path}: no [[figure]] entries")
+
+    specs: list[FigureSpec] = []
+    seen_ids: set[str] = set()
+    seen_outputs: dict[str, str] = {}
+    for i, entry in enumerate(entries, 1):
+        where = f"{path}: figure {i}" + (f" ({entry['id']!r})" if isinstance(entry.get("id"), str) else "")
+        unknown = sorted(set(entry) - set(_FIELDS))
+        if unknown:
+            raise InterpError(f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(_FIELDS)})")
+        for key, (typ, required) in _FIELDS.items():
+            if key not in entry:
+                if required:
+                    raise InterpError(f"{where}: missing key {key!r}")
+                continue
+            if not isinstance(entry[key], typ):
+                raise InterpError(f"{where}: {key!r} must be a {_TYPE_NAMES[typ]}, got {entry[key]!r}")
+        fid = entry["id"]
+        if not fid or not fid.replace("_", "").replace("-", "").isalnum():
+            raise InterpError(f"{where}: id must be letters, digits, '-' or '_', got {fid!r}")
+        if fid in seen_ids:
+            raise InterpError(f"{where}: duplicate figure id {fid!r}")
+        seen_ids.add(fid)
+        models = entry.get("models", [])
+        if not all(isinstance(m, str) for m in models):
+            raise InterpError(f"{where}: 'models' must be a list of strings")
+        outputs = entry["outputs"]
+        if not outputs:
+            raise InterpError(f"{where}: 'outputs' is empty")
+        for name in outputs:
+            _check_output_name(name, where)
+            if name in seen_outputs:
+                raise InterpError(f"{where}: output {name!r} is also written by figure {seen_outputs[name]!r}")
+            seen_outputs[name] = fid
+        specs.append(FigureSpec(
+            id=fid, title=entry["title"], analysis=entry["analysis"], outputs=tuple(outputs),
+            caption=entry.get("caption", ""), models=tuple(models),
+            params=dict(entry.get("params", {})), plot=entry.get("plot"),
+        ))
+    return specs
+
+
+_TYPE_NAMES = {str: "string", list: "list", dict: "table"}
+
+
+def _check_output_name(name, where: str) -> None:
+    if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
+        raise InterpError(f"{where}: output {name!r} must be a plain file name (no folders)")
+    suffix = Path(name).suffix.lower()
+    if suffix not in IMAGE_FORMATS and suffix not in TABLE_FORMATS:
+        known = ", ".join([*IMAGE_FORMATS, *sorted(TABLE_FORMATS)])
+        raise InterpError(f"{where}: output {name!r} has an unknown format (use {known})")
+
+
+# --------------------------------------------------------------------------- analyses
+
+#: Analysis name (the manifest's ``analysis``) -> function(**params) returning a tidy table.
+ANALYSES: dict[str, Callable[..., "pd.DataFrame"]] = {}
+
+
+def _analysis(name: str):
+    def register(fn):
+        ANALYSES[name] = fn
+        return fn
+
+    return register
+
+
+@_analysis("leaves_examples")
+def leaves_examples(
+    n_sequences: int = 4, seed: int = 0, frames: int = 11, variant: str = "default", start: int = 0
+) -> "pd.DataFrame":
+    """Example moving-leaves sequences as a long table of pixels (paper Fig. 2).
+
+    Sequences ``start .. start + n_sequences - 1`` of the dataset of ``seed``
+    (:func:`interp.leaves.generate`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pixel: ``sequence`` (the sequence's index in the seed's dataset),
+        ``frame`` (frame number t, from 1), ``row``, ``col`` (pixel indices from 0),
+        ``value`` (intensity in [0, 1]); and per sequence, repeated on its rows:
+        ``meeting_frame`` (the frame t where the two disks overlap most by construction) and
+        ``radius_front``, ``radius_back`` (radii in pixels, at that frame, of the disk in front
+        and the one behind).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .leaves import LeavesConfig, generate
+
+    ds = generate(n_sequences, seed, start=start, config=LeavesConfig(variant=variant, frames=frames))
+    n, t, h, w = ds.frames.shape
+    meet = ds.meta["meeting_frame"].astype(np.int64)
+    rows = np.arange(n)
+    layer = ds.meta["layer"][rows, :2, meet]  # the two meeting disks, at the meeting frame
+    radius = ds.meta["radius"][rows, :2, meet]
+    front = np.argmax(layer, axis=1)
+    per_seq = {
+        "meeting_frame": meet + 1,
+        "radius_front": radius[rows, front],
+        "radius_back": radius[rows, 1 - front],
+    }
+    s, f, r, c = np.meshgrid(np.arange(n), np.arange(t), np.arange(h), np.arange(w), indexing="ij")
+    table = pd.DataFrame({
+        "sequence": ds.meta["index"][s.ravel()],
+        "frame": f.ravel() + 1,
+        "row": r.ravel(),
+        "col": c.ravel(),
+        "value": ds.frames.ravel(),
+    })
+    for k, v in per_seq.items():
+        table[k] = np.asarray(v)[s.ravel()]
+    return table
+
+
+# --------------------------------------------------------------------------- plots
+
+#: Figure id -> name of its plotting function in :mod:`interp.plotting`.
+PLOTS: dict[str, str] = {
+    "fig02": "plot_sequences",
+}
+
+
+def plot_function(spec: FigureSpec) -> Callable[["pd.DataFrame"], object]:
+    """The plotting function that draws ``spec``'s table (the entry's ``plot`` wins)."""
+    import importlib
+
+    name = spec.plot or PLOTS.get(spec.id)
+    if name is None:
+        raise InterpError(f"no plotting function for figure {spec.id!r} (set 'plot' in the manifest)")
+    plotting = importlib.import_module("interp.plotting")
+    fn = getattr(plotting, name, None) if not name.startswith("_") else None
+    if not callable(fn):
+        raise InterpError(f"unknown plotting function {name!r} in interp.plotting")
+    return fn
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def compute_table(spec: FigureSpec) -> "pd.DataFrame":
+    """Run ``spec``'s analysis on its params (and models); return the tidy table."""
+    import pandas as pd
+
+    fn = ANALYSES.get(spec.analysis)
+    if fn is None:
+        raise InterpError(f"unknown analysis {spec.analysis!r} (known: {', '.join(sorted(ANALYSES))})")
+    kwargs = dict(spec.params)
+    accepts = inspect.signature(fn).parameters
+    if "models" in accepts:
+        kwargs["models"] = list(spec.models)
+    elif spec.models:
+        raise InterpError(f"analysis {spec.analysis!r} reads no models, but the figure lists {', '.join(spec.models)}")
+    try:
+        inspect.signature(fn).bind(**kwargs)
+    except TypeError as err:
+        raise InterpError(f"analysis {spec.analysis!r}: {err} (its parameters: {', '.join(accepts)})") from None
+    table = fn(**kwargs)
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"analysis {spec.analysis!r} returned {type(table).__name__}, not a DataFrame")
+    return table
+
+
+def render_figure(spec: FigureSpec, out_dir: str | Path) -> list[Path]:
+    """Compute, plot and write every output of one figure; return the paths written.
+
+    Each file is written atomically, so an interrupted run leaves no partial file.
+    """
+    out_dir = Path(out_dir)
+    plot = plot_function(spec)  # fail before computing if there is nothing to draw with
+    table = compute_table(spec)
+    figure = plot(table)
+    written = []
+    for name in spec.outputs:
+        path = out_dir / name
+        suffix = path.suffix.lower()
+        if suffix in TABLE_FORMATS:
+            with atomic_write(path, "w") as f:
+                table.to_csv(f, index=False, float_format="%.4g")
+        else:
+            fmt = IMAGE_FORMATS[suffix]
+            metadata = {"CreationDate": None} if fmt == "pdf" else None  # reproducible bytes
+            with atomic_write(path, "wb") as f:
+                figure.savefig(f, format=fmt, dpi=DPI, metadata=metadata)
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description="Render the figures named in the manifest (images and their data tables).",
+    )
+    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST,
+                   help="figure manifest (default: figures/manifest.toml of this checkout)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder, created if needed (default: the manifest's folder)")
+    p.add_argument("--only", nargs="+", metavar="ID", help="render only these figure ids")
+    p.add_argument("--list", action="store_true", help="print the id and title of each figure and exit")
+    p.add_argument("--traceback", action="store_true", help="show the full traceback of a failing figure")
+    return p
+
+
+def _one_line(err: BaseException) -> str:
+    msg = " ".join(str(err).split())
+    if isinstance(err, InterpError):
+        return msg
+    return f"{type(err).__name__}: {msg}" if msg else type(err).__name__
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    specs = load_manifest(args.manifest)
+    if args.only:
+        by_id = {s.id: s for s in specs}
+        unknown = [i for i in args.only if i not in by_id]
+        if unknown:
+            raise InterpError(
+                f"unknown figure id(s) {', '.join(unknown)} in {args.manifest} "
+                f"(known: {', '.join(by_id)})"
+            )
+        specs = [by_id[i] for i in dict.fromkeys(args.only)]
+    if args.list:
+        for s in specs:
+            print(f"{s.id}  {s.title}")
+        return 0
+
+    out_dir = args.out if args.out is not None else args.manifest.parent
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InterpError(f"cannot create output folder {out_dir}: {err.strerror or err}") from None
+
+    failed: list[str] = []
+    for spec in specs:
+        print(f"{spec.id} ...", end=" ", flush=True)
+        t0 = time.perf_counter()
+        try:
+            render_figure(spec, out_dir)
+        except Exception as err:  # one figure's failure must not stop the others
+            print(f"failed ({time.perf_counter() - t0:.1f} s)", flush=True)
+            if args.traceback:
+                import traceback
+
+                traceback.print_exc()
+            print(f"{PROG}: {spec.id}: {_one_line(err)}", file=sys.stderr, flush=True)
+            failed.append(spec.id)
+        else:
+            print(f"done ({time.perf_counter() - t0:.1f} s)", flush=True)
+    if failed:
+        print(f"{PROG}: error: {len(failed)} of {len(specs)} figure(s) failed: {', '.join(failed)}",
+              file=sys.stderr)
+        return 1
+    print(f"{len(specs)} figure(s) written to {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main, PROG))
