@@ -48,6 +48,7 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import time
 import tomllib
@@ -234,9 +235,13 @@ def psnr(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(net: torch.nn.Module, clips: torch.Tensor, n: int = 512, seed: int = 1234,
+def evaluate(net: torch.nn.Module, clips: torch.Tensor, n: int | None = 512, seed: int = 1234,
              psnrs=EVAL_PSNRS, batch: int = 256) -> dict[str, float]:
     """Mean output PSNR on fixed test windows at the given input PSNRs, and the one-step estimate.
+
+    ``n`` windows at random positions of random sequences, or with ``n=None`` one window at
+    a random position of every sequence (the whole split, each sequence counted once); PSNR
+    is computed per window, then averaged.
 
     ``onestep`` is the PSNR of x_hat(0.5 + 3 z, c) against the true next frame: the estimate
     the sampler starts from (given the real conditioning frames, no information in y).
@@ -246,7 +251,12 @@ def evaluate(net: torch.nn.Module, clips: torch.Tensor, n: int = 512, seed: int 
     net.eval()
     g = torch.Generator().manual_seed(seed)
     tau = net.tau
-    win = draw_windows(clips, n, tau + 1, g)
+    if n is None:
+        n = len(clips)
+        t0 = torch.randint(clips.shape[1] - tau, (n,), generator=g)
+        win = clips[torch.arange(n)[:, None], t0[:, None] + torch.arange(tau + 1)]
+    else:
+        win = draw_windows(clips, n, tau + 1, g)
     c, x = win[:, :tau], win[:, tau:]
     out: dict[str, float] = {}
     noise = torch.randn(x.shape, generator=g)
@@ -374,6 +384,11 @@ def train(card_path, resume: bool = False, max_minutes: float | None = None, dev
 
         bar = tqdm(total=total_steps, initial=state["step"], unit="step", desc=card.name, dynamic_ncols=True)
     net.train()
+    stop_signal: list[int] = []
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):  # finish the step, checkpoint, then stop
+        with contextlib.suppress(ValueError):  # not in the main thread: no handlers
+            previous[sig] = signal.signal(sig, lambda signum, frame: stop_signal.append(signum))
     t_start = time.monotonic()
     wall0 = state["wall_seconds"]
     try:
@@ -422,24 +437,24 @@ def train(card_path, resume: bool = False, max_minutes: float | None = None, dev
             if time.monotonic() - last_ckpt > float(tr["checkpoint_seconds"]):
                 write_checkpoint(False)
                 last_ckpt = time.monotonic()
+            if stop_signal:
+                raise _Stop(f"stopped by signal {signal.Signals(stop_signal[0]).name}")
             if deadline is not None and time.monotonic() > deadline:
-                raise _Stop
-    except _Stop:
+                raise _Stop(f"stopped after {max_minutes} min")
+    except _Stop as why:
         write_checkpoint(False)
         if bar is not None:
             bar.close()
-        log(f"stopped after {max_minutes} min at step {state['step']} of {total_steps}; "
-            f"continue with --resume")
+        log(f"{why} at step {state['step']} of {total_steps}; checkpoint written, continue with --resume")
         return config(False)
-    except KeyboardInterrupt:
-        write_checkpoint(False)
-        if bar is not None:
-            bar.close()
-        log(f"interrupted at step {state['step']}; checkpoint written, continue with --resume")
-        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if bar is not None:
         bar.close()
     net = net.to(memory_format=torch.contiguous_format)
+    log(f"evaluating on the whole test split ({len(test_clips)} sequences)")
+    results = {f"test_{k}": round(v, 3) for k, v in evaluate(net, test_clips, n=None).items()}
     write_checkpoint(True)
     _write_card_results(card, config(True))
     log(f"trained {card.name}: {state['step']} steps, {state['step'] * bs} samples, "

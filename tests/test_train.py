@@ -128,6 +128,36 @@ def test_prediction_only_training(tmp_path):
     text = card.read_text().replace("width = 8", "width = 8\npredict_only = true")
     card.write_text(text)
     cfg = train.train(card, progress=False, log=lambda *a: None)
-    assert "predict" in cfg["results"]
+    assert "test_predict" in cfg["results"]
     net = interp.load(tmp_path / "tiny.safetensors")
     assert net(torch.rand(1, 2, 32, 32)).shape == (1, 1, 32, 32)
+
+
+def test_sigterm_checkpoints_and_resume_matches(tmp_path):
+    """A run stopped by SIGTERM writes its checkpoint; resuming ends with the same weights."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
+    full_dir.mkdir()
+    cut_dir.mkdir()
+    full, cut = write_card(full_dir, samples=12800), write_card(cut_dir, samples=12800)
+    train.train(full, progress=False, log=lambda *a: None)
+    proc = subprocess.Popen([sys.executable, "-m", "interp.train", str(cut), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = cut_dir / "tiny.log.csv"
+    deadline = time.monotonic() + 120
+    while not log.exists() and time.monotonic() < deadline:  # wait until training has started
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    if "stopped by signal SIGTERM" not in out:
+        pytest.skip("the run finished before the signal arrived")
+    assert read(cut_dir / "tiny.safetensors").config["step"] < 400
+    train.train(cut, resume=True, progress=False, log=lambda *a: None)
+    a, b = read(full_dir / "tiny.safetensors"), read(cut_dir / "tiny.safetensors")
+    for k in a.model:
+        assert torch.equal(a.model[k], b.model[k]), k
