@@ -283,22 +283,33 @@ def render(
     background: np.ndarray,
     layer: np.ndarray,
     size: int = 32,
+    out: np.ndarray | None = None,
+    workspace: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Draw disks with antialiased edges, back to front.
 
     Shapes: ``center`` [N, K, T, 2] (row, col), ``radius`` and ``layer`` [N, K, T],
     ``luminance`` [N, K], ``background`` [N]. A pixel's coverage by a disk is the fraction of
     a unit-width ramp across the disk's edge, ``clip(r - dist + 1/2, 0, 1)``, so a disk's total
-    coverage is its area to well under a pixel of radius. Returns float32 [N, T, size, size].
+    coverage is its area to well under a pixel of radius. Returns float32 [N, T, size, size],
+    written into ``out`` when given. ``workspace`` (float32, at least N*T*size*size elements)
+    is scratch memory reused between calls, which spares the allocator fresh pages per chunk.
     """
     c = torch.as_tensor(center, dtype=torch.float32)
     r = torch.as_tensor(radius, dtype=torch.float32)
     lum = torch.as_tensor(luminance, dtype=torch.float32)
     N, K, T, _ = c.shape
+    shape = (N, T, size, size)
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    img = torch.from_numpy(out)
+    if workspace is None:
+        workspace = torch.empty(shape)
+    cover = workspace.view(-1)[: img.numel()].view(shape)
     grid = torch.arange(size, dtype=torch.float32)
     dy2 = (grid - c[..., 0:1]) ** 2  # [N, K, T, size]
     dx2 = (grid - c[..., 1:2]) ** 2
-    img = torch.as_tensor(background, dtype=torch.float32).reshape(N, 1, 1, 1).repeat(1, T, size, size)
+    img.copy_(torch.as_tensor(background, dtype=torch.float32).reshape(N, 1, 1, 1).expand(shape))
     order = torch.as_tensor(np.argsort(layer, axis=1, kind="stable"))  # back to front, [N, K, T]
     for depth_slot in range(K):
         k = order[:, depth_slot]  # [N, T] which disk is drawn at this slot
@@ -307,11 +318,11 @@ def render(
         x2 = torch.gather(dx2, 1, idx)[:, 0]
         rk = torch.gather(r, 1, k[:, None, :])[:, 0]  # [N, T]
         lk = torch.gather(lum, 1, k)  # [N, T]
-        # coverage = clip(r + 1/2 - dist, 0, 1), computed in place to keep memory passes few
-        cover = (y2[..., :, None] + x2[..., None, :]).sqrt_()
+        # coverage = clip(r + 1/2 - dist, 0, 1), in place to keep memory passes few
+        torch.add(y2[..., :, None], x2[..., None, :], out=cover).sqrt_()
         cover.neg_().add_(rk[..., None, None] + 0.5).clamp_(0.0, 1.0)
         img.lerp_(lk[..., None, None].expand_as(img), cover)  # img + cover * (lum - img)
-    return img.numpy()
+    return out
 
 
 def generate(
@@ -361,6 +372,7 @@ def generate(
     _key(seed, 0)
     frames = np.empty((n, cfg.frames, cfg.size, cfg.size), dtype=np.float32)
     parts: list[dict[str, np.ndarray]] = []
+    workspace = torch.empty(min(chunk, n) * cfg.frames * cfg.size * cfg.size)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -369,10 +381,8 @@ def generate(
     for lo in range(0, n, chunk):
         m = min(chunk, n - lo)
         scene = _sample_scenes(cfg, seed, start + lo, m)
-        frames[lo : lo + m] = render(
-            scene["center"], scene["radius"], scene["luminance"], scene["background"],
-            scene["layer"], cfg.size,
-        )
+        render(scene["center"], scene["radius"], scene["luminance"], scene["background"],
+               scene["layer"], cfg.size, out=frames[lo : lo + m], workspace=workspace)
         parts.append(scene)
         if bar is not None:
             bar.update(m)
