@@ -17,8 +17,11 @@ _LAZY = {
     "load": ("interp.checkpoint", "load"),
     "UNet": ("interp.unet", "UNet"),
     "Dataset": ("interp.data", "Dataset"),
+    "sample": ("interp.sampler", "sample"),
+    "one_step": ("interp.sampler", "one_step"),
 }
-_SUBMODULES = {"leaves", "data", "unet", "train", "checkpoint", "cli", "io", "plotting", "figures"}
+_SUBMODULES = {"leaves", "data", "unet", "train", "checkpoint", "cli", "io", "plotting", "figures",
+               "sampler", "onedim"}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
