@@ -18,6 +18,12 @@ CLI::
     python -m interp.figures --list           # id and title of each figure
     python -m interp.figures --out DIR --manifest PATH
 
+Trained models. A figure's ``models`` are model-card names: ``NAME`` reads the card
+``models/NAME.toml`` and the weights ``models/NAME.safetensors`` beside it (trained with
+``python -m interp.train models/NAME.toml``); a missing checkpoint fails that figure with a
+one-line error saying how to train it. Set the environment variable ``INTERP_MODELS_DIR`` to
+look for cards and checkpoints in another folder (the tests use a tiny untrained checkpoint).
+
 A figure that fails is reported on one line and the others still render; the command then
 exits with 1. Bad input (an unreadable or malformed manifest, an unknown ``--only`` id) is a
 one-line error and exit code 2.
@@ -231,12 +237,233 @@ def leaves_examples(
     return table
 
 
+@_analysis("onedim_score")
+def onedim_score(sigmas=(0.05, 0.15, 0.3, 0.6, 1.2), y_min: float = -2.5, y_max: float = 2.5,
+                 n_points: int = 1001) -> "pd.DataFrame":
+    """Densities and scaled scores of the 1-D bimodal example across noise levels (Fig. 9).
+
+    See :func:`interp.onedim.score_table` for the columns.
+    """
+    from .onedim import score_table
+
+    return score_table(sigmas, y_min, y_max, n_points)
+
+
+@_analysis("onedim_sampling")
+def onedim_sampling(y0: float = -2.0, step: float = 0.5, n_steps: int = 10, y_min: float = -2.5,
+                    y_max: float = 2.5, n_points: int = 1001, sigma_min: float = 1e-3,
+                    sigma_max: float = 1e2) -> "pd.DataFrame":
+    """Blind-denoiser residual, fixed points and sampling map of the 1-D example (Fig. 10).
+
+    See :func:`interp.onedim.sampling_table` for the columns; the MAP noise level is searched
+    in [``sigma_min``, ``sigma_max``].
+    """
+    from .onedim import sampling_table
+
+    return sampling_table(y0, step, n_steps, y_min, y_max, n_points, (sigma_min, sigma_max))
+
+
+__all__ += ["onedim_score", "onedim_sampling"]
+
+
+# --------------------------------------------------------------------------- trained models
+
+#: Environment variable that, when set, replaces the repository's ``models/`` folder as the
+#: place where model cards and their checkpoints are looked up (tests point it at a
+#: temporary folder holding a tiny checkpoint).
+MODELS_DIR_ENV = "INTERP_MODELS_DIR"
+
+
+def models_dir() -> Path:
+    """The folder of model cards and checkpoints: ``$INTERP_MODELS_DIR`` if set, else the
+    repository's ``models/`` (beside ``figures/``)."""
+    import os
+
+    override = os.environ.get(MODELS_DIR_ENV)
+    return Path(override) if override else DEFAULT_MANIFEST.parents[1] / "models"
+
+
+def model_files(name: str) -> tuple[Path, Path]:
+    """``(card, checkpoint)`` of a model-card name: ``NAME.toml`` and ``NAME.safetensors`` in
+    :func:`models_dir`.
+
+    Raises a one-line :class:`InterpError` naming the missing file when either is absent; for
+    a missing checkpoint it says how to train it.
+    """
+    if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
+        raise InterpError(f"model name must be a plain model-card name (models/NAME.toml), got {name!r}")
+    folder = models_dir()
+    card, ckpt = folder / f"{name}.toml", folder / f"{name}.safetensors"
+
+    def shown(p: Path) -> str:  # models/NAME.toml inside the repository, else the full path
+        try:
+            return str(p.resolve().relative_to(DEFAULT_MANIFEST.parents[1]))
+        except ValueError:
+            return str(p)
+
+    if not card.is_file():
+        raise InterpError(f"model card {shown(card)} not found (model {name!r}; "
+                          f"set {MODELS_DIR_ENV} to look in another folder)")
+    if not ckpt.is_file():
+        raise InterpError(f"checkpoint {shown(ckpt)} not found: train model {name!r} with "
+                          f"`python -m interp.train {shown(card)}`")
+    return card, ckpt
+
+
+def _first_model(models, analysis: str) -> str:
+    if not models:
+        raise InterpError(f"analysis {analysis!r} needs a trained model: list one in the figure's 'models'")
+    return models[0]
+
+
+@_analysis("recursive_generation")
+def recursive_generation(models, n_examples: int = 2, k: int = 9, seed: int = 0,
+                         dataset_start: int = 0, truth: bool = True, max_iter: int = 1000) -> "pd.DataFrame":
+    """Sequences generated recursively by one-step estimation and by sampling (Fig. 5, section 3.1).
+
+    The first model of ``models`` (a model-card name, see :func:`model_files`) is loaded, and
+    ``n_examples`` test-split sequences of that model's own moving-leaves data set (the card's
+    ``[data]`` ``n``, ``seed`` and ``variant``) are chosen by a fixed rule: in index order from
+    ``dataset_start``, the first test sequences whose meeting frame (1-based, the frame where
+    the two disks overlap most) is in ``tau + 2 .. tau + k``, so that the occlusion falls in the
+    generated part and at least one generated frame precedes it. From the first ``tau`` real
+    frames of each, ``k`` frames are generated by :func:`interp.sampler.generate_recursive`,
+    each conditioned on the previous ``tau`` frames (real or generated):
+
+    * example A: recursive one-step estimates (``mode="onestep"``) and recursive samples;
+    * examples B, C, ...: recursive samples.
+
+    Parameters
+    ----------
+    models : list of str
+        Model-card names; the first is used (it must be a denoiser on a ``leaves`` data set).
+    n_examples : int
+        Sequences shown (A, B, ...).
+    k : int
+        Frames generated after the ``tau`` real ones.
+    seed : int
+        Sampler seed (one generator for all the recursive steps of a call).
+    dataset_start : int
+        Index in the data set where the search for test sequences starts.
+    truth : bool
+        Also show each example's real frames (as far as the sequence goes) in a row below it.
+    max_iter : int
+        The sampler's iteration limit per frame (:func:`interp.sampler.sample`); a chain that
+        does not converge leaves NaN frames (drawn light blue) and says so in ``status``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pixel, in the layout of :func:`interp.plotting.plot_frame_grid`:
+        ``track`` (grid row), ``track_label`` (e.g. ``A: one-step``), ``slot`` (grid column,
+        from 0), ``label`` (``t = frame``), ``role`` (``conditioning`` for the real frames the
+        recursion starts from, ``onestep`` or ``sample`` for generated frames, ``truth`` for the
+        real-frame rows), ``row``, ``col``, ``value``; and ``example`` (A, B, ...),
+        ``sequence`` (index in the data set), ``method`` (``onestep``, ``sample`` or
+        ``truth``), ``frame`` (frame number t from 1), ``generated`` (bool), ``step`` (0 for
+        real frames, j for the j-th generated frame), ``status`` (sampler status of a sampled
+        frame: ``converged``, ``max_iter``, ``diverged`` or ``skipped``; empty otherwise; a
+        failed frame is NaN), ``meeting_frame`` (1-based), ``tau`` and ``model``.
+    """
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from . import checkpoint
+    from .leaves import generate
+    from .sampler import _check_int, generate_recursive
+    from .train import read_card
+
+    name = _first_model(models, "recursive_generation")
+    n_examples = _check_int("n_examples", n_examples, 1)
+    k = _check_int("k", k, 1)
+    seed = _check_int("seed", seed, 0)
+    dataset_start = _check_int("dataset_start", dataset_start, 0)
+    max_iter = _check_int("max_iter", max_iter, 1)
+    card_path, ckpt_path = model_files(name)
+    card = read_card(card_path)
+    if card.data.get("source") != "leaves":
+        raise InterpError(f"{card_path}: recursive_generation needs a moving-leaves model "
+                          f"([data] source = \"leaves\"), got {card.data.get('source')!r}")
+    net = checkpoint.load(ckpt_path)
+    if net.predict_only:
+        raise InterpError(f"{ckpt_path} is a prediction-only network; recursive sampling needs a denoiser")
+    tau = int(net.tau)
+    if tau != card.model["tau"]:
+        raise InterpError(f"{ckpt_path} has tau={tau}, its card {card_path} says tau={card.model['tau']}")
+    if tau < 1:
+        raise InterpError(f"{ckpt_path} is unconditional (tau=0); recursive generation needs tau >= 1")
+
+    # the first test sequences from dataset_start whose meeting frame is in tau+2 .. tau+k
+    n_data, data_seed = int(card.data.get("n", 100_000)), int(card.data.get("seed", 0))
+    variant = card.data.get("variant", "default")
+    chosen: list[tuple[int, np.ndarray, int]] = []  # (index, frames [T, H, W], meeting frame)
+    lo, chunk = dataset_start, 200
+    while len(chosen) < n_examples and lo < n_data:
+        ds = generate(min(chunk, n_data - lo), data_seed, variant, start=lo)
+        meet = ds.meta["meeting_frame"].astype(np.int64) + 1
+        ok = ds.meta["test"] & (meet >= tau + 2) & (meet <= tau + k)
+        for i in np.flatnonzero(ok)[: n_examples - len(chosen)]:
+            chosen.append((int(ds.meta["index"][i]), ds.frames[i], int(meet[i])))
+        lo += chunk
+    if len(chosen) < n_examples:
+        raise InterpError(
+            f"only {len(chosen)} of the test sequences {dataset_start} .. {n_data - 1} of {card_path}'s "
+            f"data set have their meeting frame in {tau + 2} .. {tau + k} (need n_examples={n_examples})")
+
+    starts = torch.from_numpy(np.stack([f[:tau] for _, f, _ in chosen]))  # [E, tau, H, W]
+    sampled, infos = generate_recursive(net, starts, k, "sample", seed, n=1, return_info=True, warn=False,
+                                        max_iter=max_iter)
+    sampled = sampled[:, 0].numpy()  # [E, tau + k, H, W]
+    status = np.stack([info.status[:, 0] for info in infos], axis=1)  # [E, k]
+    onestep = generate_recursive(net, starts[:1], k, "onestep", seed)[0, 0].numpy()
+
+    letters = [chr(ord("A") + e) if e < 26 else f"#{e + 1}" for e in range(n_examples)]
+    h, w = sampled.shape[-2:]
+    rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    parts = []
+
+    tracks: list[str] = []
+
+    def add(track: str, e: int, method: str, frames: np.ndarray, stat: np.ndarray | None):
+        index, _, meet = chosen[e]
+        tracks.append(track)
+        for t in range(len(frames)):
+            generated = method != "truth" and t >= tau
+            role = "truth" if method == "truth" else (method if generated else "conditioning")
+            parts.append(pd.DataFrame({
+                "track": len(tracks) - 1, "track_label": track, "slot": t, "label": f"t = {t + 1}", "role": role,
+                "row": rr.ravel(), "col": cc.ravel(), "value": frames[t].ravel().astype(float),
+                "example": letters[e], "sequence": index, "method": method, "frame": t + 1,
+                "generated": generated, "step": t - tau + 1 if generated else 0,
+                "status": stat[t - tau] if generated and stat is not None else "",
+                "meeting_frame": meet, "tau": tau, "model": name,
+            }))
+
+    for e in range(n_examples):
+        real = chosen[e][1][: tau + k]
+        if e == 0:
+            add(f"{letters[e]}: one-step", e, "onestep", onestep, None)
+        add(f"{letters[e]}: sampled", e, "sample", sampled[e], status[e])
+        if truth:
+            add(f"{letters[e]}: true", e, "truth", real, None)
+    return pd.concat(parts, ignore_index=True)
+
+
+__all__ += ["MODELS_DIR_ENV", "models_dir", "model_files", "recursive_generation"]
+
+
 # --------------------------------------------------------------------------- plots
 
 #: Figure id -> name of its plotting function in :mod:`interp.plotting`.
 PLOTS: dict[str, str] = {
     "fig02": "plot_sequences",
 }
+PLOTS.update({
+    "fig09": "plot_onedim_score",
+    "fig10": "plot_onedim_sampling",
+})
+PLOTS["fig05"] = "plot_frame_grid"  # conditioning red, one-step green, samples blue
 
 
 def plot_function(spec: FigureSpec) -> Callable[["pd.DataFrame"], object]:

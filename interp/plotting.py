@@ -112,3 +112,224 @@ def _gray():
     import matplotlib
 
     return matplotlib.colormaps["gray"].with_extremes(bad="#cde")
+
+
+__all__ += ["plot_frame_grid", "FRAME_GRID_COLUMNS", "ROLE_COLORS"]
+
+#: Columns :func:`plot_frame_grid` reads.
+FRAME_GRID_COLUMNS = ("track", "slot", "label", "role", "row", "col", "value")
+
+#: Frame border colour by role, as the paper highlights its panels (Figs. 3, 5, 11): the
+#: network's inputs in red, one-step estimates in green, samples in blue.
+ROLE_COLORS = {"conditioning": "#d62728", "onestep": "#2ca02c", "sample": "#1f77b4"}
+
+
+def plot_frame_grid(table: "pd.DataFrame", *, cell: float = 0.7) -> "Figure":
+    """Frames in a grid, bordered by their role: conditioning, one-step estimate or sample.
+
+    The layout of the sampling figures (Figs. 3, 5, 11) and of ``python -m interp.sampler``'s
+    strips.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per pixel: ``track`` (grid row, sorted), ``slot`` (grid column, sorted),
+        ``label`` (title of the panel, shown above it when it differs from the panel above),
+        ``role`` (``conditioning``, ``onestep``, ``sample`` or anything else: border colour
+        from :data:`ROLE_COLORS`, thin black otherwise), ``row``, ``col`` (pixel indices)
+        and ``value`` (gray from 0 = black to 1 = white; NaN, e.g. a chain that did not
+        converge, shows light blue). An optional ``track_label`` names each grid row.
+    cell : float
+        Side of one frame in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    _require(table, FRAME_GRID_COLUMNS, "plot_frame_grid")
+    tracks, ti = np.unique(table["track"].to_numpy(), return_inverse=True)
+    slots, si = np.unique(table["slot"].to_numpy(), return_inverse=True)
+    rows, cols = table["row"].to_numpy(), table["col"].to_numpy()
+    if not (np.issubdtype(rows.dtype, np.integer) and np.issubdtype(cols.dtype, np.integer)):
+        raise ValueError("plot_frame_grid: columns row and col must hold integer pixel indices")
+    if rows.min() < 0 or cols.min() < 0:
+        raise ValueError("plot_frame_grid: row and col must be >= 0")
+    height, width = int(rows.max()) + 1, int(cols.max()) + 1
+    n_t, n_s = len(tracks), len(slots)
+    images = np.full((n_t, n_s, height, width), np.nan)
+    images[ti, si, rows, cols] = table["value"].to_numpy(dtype=float)
+    present = np.zeros((n_t, n_s), dtype=bool)
+    present[ti, si] = True
+    first = table.drop_duplicates(["track", "slot"])
+    fi_t = np.searchsorted(tracks, first["track"].to_numpy())
+    fi_s = np.searchsorted(slots, first["slot"].to_numpy())
+    labels = np.full((n_t, n_s), "", dtype=object)
+    roles = np.full((n_t, n_s), "", dtype=object)
+    labels[fi_t, fi_s] = first["label"].astype(str).to_numpy()
+    roles[fi_t, fi_s] = first["role"].astype(str).to_numpy()
+    names = None
+    if "track_label" in table.columns:
+        names = np.full(n_t, "", dtype=object)
+        names[fi_t] = first["track_label"].astype(str).to_numpy()
+
+    # a panel's title is shown when it differs from the title of the panel above
+    titles = labels.copy()
+    titles[1:][(labels[1:] == labels[:-1]) & present[:-1]] = ""
+    titles[~present] = ""
+    titled = bool((titles[1:] != "").any())  # rows below the first need room for titles
+
+    aspect = height / width
+    gap = 0.08
+    longest = max((len(str(v)) for v in names), default=0) if names is not None else 0
+    left = 0.15 + 0.06 * longest
+    right, top, bottom = 0.05, 0.25, 0.05
+    title_room = 0.2 if titled else 0.0  # inches above each lower row
+    fig_w = left + right + cell * (n_s + gap * (n_s - 1))
+    fig_h = top + bottom + cell * aspect * (n_t + gap * (n_t - 1)) + title_room * (n_t - 1)
+    fig = Figure(figsize=(fig_w, fig_h))
+    axes = fig.subplots(
+        n_t, n_s, squeeze=False,
+        gridspec_kw=dict(left=left / fig_w, right=1 - right / fig_w, bottom=bottom / fig_h,
+                         top=1 - top / fig_h, wspace=gap, hspace=gap + title_room / (cell * aspect)),
+    )
+    cmap = _gray()
+    for i in range(n_t):
+        for j in range(n_s):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if not present[i, j]:
+                ax.set_axis_off()
+                continue
+            ax.imshow(images[i, j], cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+            color = ROLE_COLORS.get(roles[i, j])
+            for spine in ax.spines.values():
+                spine.set_linewidth(1.6 if color else 0.4)
+                spine.set_edgecolor(color or "black")
+            if titles[i, j]:
+                ax.set_title(titles[i, j], fontsize=7, pad=2)
+        if names is not None:
+            axes[i, 0].set_ylabel(names[i], fontsize=7, rotation=0, ha="right", va="center", labelpad=4)
+    return fig
+
+
+__all__ += ["plot_onedim_score", "plot_onedim_sampling", "ONEDIM_SCORE_COLUMNS", "ONEDIM_SAMPLING_COLUMNS"]
+
+#: Columns :func:`plot_onedim_score` reads.
+ONEDIM_SCORE_COLUMNS = ("sigma", "y", "density", "scaled_score")
+#: Columns :func:`plot_onedim_sampling` reads.
+ONEDIM_SAMPLING_COLUMNS = ("kind", "step", "y", "residual", "map", "stable", "k", "y_next")
+_ORANGE = "#ff7f0e"
+
+
+def plot_onedim_score(table: "pd.DataFrame", *, modes=(-0.5, 0.5), panel: float = 1.9) -> "Figure":
+    """Noisy densities (top) and optimal denoising steps (bottom) across noise levels (Fig. 9).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per (noise level, y): ``sigma``, ``y``, ``density`` (p_sigma(y)) and
+        ``scaled_score`` (sigma^2 d/dy log p_sigma(y)); one column of panels per ``sigma``,
+        in increasing order (as :func:`interp.onedim.score_table` writes).
+    modes : sequence of float
+        Positions of the point masses, drawn as dashed vertical lines.
+    panel : float
+        Width of one panel in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    _require(table, ONEDIM_SCORE_COLUMNS, "plot_onedim_score")
+    sigmas = np.unique(table["sigma"].to_numpy(dtype=float))
+    fig = Figure(figsize=(0.6 + panel * len(sigmas), 3.9))
+    axes = fig.subplots(2, len(sigmas), squeeze=False, sharex=True, sharey="row",
+                        gridspec_kw=dict(left=0.6 / (0.6 + panel * len(sigmas)), right=0.985, top=0.9,
+                                         bottom=0.13, wspace=0.12, hspace=0.12))
+    for j, s in enumerate(sigmas):
+        part = table[table["sigma"] == s].sort_values("y")
+        y = part["y"].to_numpy()
+        top, bottom = axes[0, j], axes[1, j]
+        top.plot(y, part["density"], color="black", lw=1.2)
+        bottom.plot(y, part["scaled_score"], color="black", lw=1.2)
+        bottom.axhline(0.0, color="0.6", lw=0.6)
+        for ax in (top, bottom):
+            for m in modes:
+                ax.axvline(m, color="0.45", lw=0.8, ls="--")
+            ax.tick_params(labelsize=7)
+        top.set_title(f"$\\sigma$ = {s:g}", fontsize=9)
+        top.set_ylim(bottom=0)
+        bottom.set_xlabel("$y$", fontsize=8)
+    axes[0, 0].set_ylabel("$p_\\sigma(y)$", fontsize=9)
+    axes[1, 0].set_ylabel("$\\sigma^2\\, \\partial_y \\log p_\\sigma(y)$", fontsize=9)
+    return fig
+
+
+def plot_onedim_sampling(table: "pd.DataFrame", *, modes=(-0.5, 0.5)) -> "Figure":
+    """The blind denoiser's residual with its fixed points (left) and the sampling map (right), Fig. 10.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As :func:`interp.onedim.sampling_table` writes: rows of ``kind`` ``curve`` (``y``,
+        ``residual`` f(y), ``map`` y + step f(y)), ``fixed_point`` (``y``, ``stable``) and
+        ``trajectory`` (``k``, ``y`` = y_k, ``y_next`` = y_{k+1}); ``step`` on every row.
+    modes : sequence of float
+        Positions of the point masses, drawn as dashed vertical lines on the left.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    _require(table, ONEDIM_SAMPLING_COLUMNS, "plot_onedim_sampling")
+    curve = table[table["kind"] == "curve"].sort_values("y")
+    fixed = table[table["kind"] == "fixed_point"]
+    traj = table[table["kind"] == "trajectory"].sort_values("k")
+    if curve.empty:
+        raise ValueError("plot_onedim_sampling: table has no 'curve' rows")
+    step = float(table["step"].iloc[0])
+    fig = Figure(figsize=(7.6, 3.3))
+    left, right = fig.subplots(1, 2, gridspec_kw=dict(left=0.09, right=0.98, top=0.88, bottom=0.15, wspace=0.28))
+    y = curve["y"].to_numpy(dtype=float)
+
+    left.plot(y, curve["residual"], color="black", lw=1.2)
+    left.axhline(0.0, color="0.6", lw=0.6)
+    for m in modes:
+        left.axvline(m, color="0.45", lw=0.8, ls="--")
+    stable = fixed["stable"].astype(bool).to_numpy()
+    fy = fixed["y"].to_numpy(dtype=float)
+    left.plot(fy[stable], np.zeros(stable.sum()), "o", color="black", ms=6, label="stable")
+    left.plot(fy[~stable], np.zeros((~stable).sum()), "o", mfc="white", mec="black", ms=6, label="unstable")
+    left.set_xlabel("$y$", fontsize=9)
+    left.set_ylabel("$f(y) = \\hat{x}(y) - y$", fontsize=9)
+    left.set_title("Residual of the blind denoiser", fontsize=9)
+    left.legend(fontsize=7, frameon=False, title="fixed points", title_fontsize=7)
+
+    right.plot(y, curve["map"], color="black", lw=1.2, label=f"$y + {step:g}\\,f(y)$")
+    right.plot(y, y, color="0.6", lw=0.8, ls="--", label="identity")
+    if not traj.empty:
+        yk = traj["y"].to_numpy(dtype=float)
+        yn = traj["y_next"].to_numpy(dtype=float)
+        xs = np.repeat(yk, 2)
+        ys = np.column_stack([yk, yn]).ravel()
+        xs, ys = np.append(xs, yn[-1]), np.append(ys, yn[-1])  # cobweb: up to the map, across to the identity
+        right.plot(xs, ys, color=_ORANGE, lw=1.1)
+        right.plot(yk[:1], yk[:1], "o", color=_ORANGE, ms=5)
+        right.annotate("$y_0$", (yk[0], yk[0]), textcoords="offset points", xytext=(4, -10), fontsize=8,
+                       color=_ORANGE)
+    right.set_xlabel("$y_{k-1}$", fontsize=9)
+    right.set_ylabel("$y_k$", fontsize=9)
+    right.set_title(f"$y_k = y_{{k-1}} + {step:g}\\,f(y_{{k-1}})$", fontsize=9)
+    right.legend(fontsize=7, frameon=False, loc="upper left")
+    for ax in (left, right):
+        ax.tick_params(labelsize=7)
+    return fig
