@@ -1,0 +1,47 @@
+"""Benchmarks of the toolkit's hot paths: ``python -m benchmarks`` (what ``make bench`` runs).
+
+::
+
+    python -m benchmarks [--smoke] [--only NAME ...] [--out DIR] [--threads N]
+
+Benchmarks (one module each in this package):
+
+``leaves_rate``
+    Moving-leaves generation rate (sequences/s) of :func:`interp.leaves.generate`, against a
+    straightforward per-sequence numpy loop renderer, and the projected time for 10^5
+    sequences (the issue's target: at most 30 s on the 2-core CPU).
+``train_step``
+    Training samples/s of the U-net (tau 2, width 32, batch 128, 32x32) for eager fp32 (the
+    baseline), bf16 autocast, channels_last, both, and torch.compile; and the share of the
+    machine's arithmetic peak (a large matmul of the same precision, measured in the run).
+``train_data_overhead``
+    A training step including data loading (random windows + noise) against a step on a
+    fixed pre-drawn batch (the issue's target: at most 1.05).
+``bf16_quality``
+    Two identical nets trained on the same batches, fp32 eager and bf16 + channels_last,
+    evaluated in fp32 at input PSNR 0, 20 and 40 dB (the issue's rule: bf16 may be the
+    default if it stays within 0.2 dB at 40 dB).
+``norm_choice``
+    Two identical nets trained on the same batches, without normalization and with bias-free
+    batch normalization (running statistics at inference), evaluated in eval mode across
+    input noise levels: the measurement behind the models' ``norm = "none"``.
+``sampler``
+    Algorithm 2 (:func:`interp.sampler.sample`) with the shipped tau = 2 model: 64 chains on
+    one moving-leaves test conditioning in one batched call, against the same 64 chains run one
+    at a time (64 calls with n=1); network evaluations per sample, wall time per sample, and the
+    sampler's own overhead share of the wall time (the denoiser wrapped in a timer; the issue's
+    target: at most 5%). Smoke mode uses a tiny untrained net with a low iteration cap.
+
+Rules every benchmark follows: OMP_WAIT_POLICY=PASSIVE and a fixed thread count (set before
+torch is imported, in ``__main__``); warm-up calls before timing; the median of several
+repeats, with min/max and quartiles; a baseline, where there is one, is run in the same
+process interleaved with the candidates (A B A B ...), and the ratio is the median of the
+per-round ratios, so that both sides of a ratio saw the same machine load.
+
+Results go to ``DIR/results.json`` (written atomically) and ``DIR/results.md``; a run of a
+subset (``--only``) replaces those benchmarks' entries and keeps the others.
+
+This package must not import torch at import time (``__main__`` sets the environment first).
+"""
+
+BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "sampler")

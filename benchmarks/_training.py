@@ -1,0 +1,87 @@
+"""The training step of :func:`interp.train.train`, rebuilt for timing (same math, same options)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import warnings
+
+import torch
+
+from interp.train import draw_windows, sample_noise_levels
+from interp.unet import UNet
+
+
+@dataclasses.dataclass(frozen=True)
+class StepOptions:
+    bf16: bool = False
+    channels_last: bool = False
+    compile: bool = False
+
+    @property
+    def label(self) -> str:
+        parts = ["compile" if self.compile else "eager", "bf16" if self.bf16 else "fp32"]
+        if self.channels_last:
+            parts.append("channels_last")
+        return "_".join(parts)
+
+
+def make_net(tau: int, width: int, seed: int = 0) -> UNet:
+    torch.manual_seed(seed)
+    return UNet(tau=tau, width=width)
+
+
+class Trainer:
+    """One network + Adam, stepping like ``interp.train.train`` with the given options."""
+
+    def __init__(self, net: UNet, opts: StepOptions, lr: float = 1e-3, copy_net: bool = True):
+        self.opts = opts
+        self.mf = torch.channels_last if opts.channels_last else torch.contiguous_format
+        self.net = (copy.deepcopy(net) if copy_net else net).to(memory_format=self.mf)
+        self.net.train()
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
+        if opts.compile:
+            # importing inductor touches a deprecated torch.jit API inside torch itself
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.script_method` is deprecated",
+                                    category=DeprecationWarning)
+        self.step_net = torch.compile(self.net) if opts.compile else self.net
+
+    def set_lr(self, lr: float) -> None:
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+
+    def step(self, c: torch.Tensor, y: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor) -> float:
+        """One optimizer step on a batch; the loss is mean((x_hat - x)^2) / sigma^2 (Algorithm 1)."""
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.opts.bf16):
+            est = self.step_net(y.contiguous(memory_format=self.mf), c.contiguous(memory_format=self.mf))
+        err = (est.float() - x).pow(2).flatten(1).mean(1)
+        loss = (err / sigma.view(-1) ** 2).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+    def eval_net(self) -> UNet:
+        """The network in fp32, contiguous layout, eval mode (for :func:`interp.train.evaluate`)."""
+        return self.net.to(memory_format=torch.contiguous_format).eval()
+
+
+def draw_batch(clips: torch.Tensor, bs: int, tau: int, gen: torch.Generator):
+    """(c, y, x, sigma) as the training loop draws them: windows, log-uniform sigma, y = x + sigma z."""
+    win = draw_windows(clips, bs, tau + 1, gen)
+    c, x = win[:, :tau], win[:, tau:]
+    sigma = sample_noise_levels(bs, gen).view(bs, 1, 1, 1)
+    z = torch.randn(x.shape, generator=gen)
+    return c, x + sigma * z, x, sigma
+
+
+def leaves_clips(n: int, seed: int = 0):
+    """(train clips, test clips) as float32 tensors from ``n`` moving-leaves sequences."""
+    import numpy as np
+
+    from interp.leaves import generate
+
+    ds = generate(n, seed)
+    test = ds.meta["test"].astype(bool)
+    return (torch.from_numpy(np.ascontiguousarray(ds.frames[~test])),
+            torch.from_numpy(np.ascontiguousarray(ds.frames[test])))
