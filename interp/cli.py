@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-__all__ = ["InterpError", "ArgumentParser", "run"]
+__all__ = ["InterpError", "ArgumentParser", "run", "positive_int", "nonneg_int", "unit_float"]
 
 
 class InterpError(Exception):
@@ -21,6 +21,31 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D102 - argparse API
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _number(text: str, kind, ok, expected: str):
+    try:
+        v = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {v:g}")
+    return v
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0."""
+    return _number(text, int, lambda v: v > 0, "a positive integer")
+
+
+def nonneg_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _number(text, int, lambda v: v >= 0, "a non-negative integer")
+
+
+def unit_float(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    return _number(text, float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 
 
 def run(main: Callable[[Sequence[str] | None], int | None], prog: str, argv=None) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import ArgumentParser, InterpError, run
+from .cli import ArgumentParser, InterpError, nonneg_int, positive_int, run
 from .io import atomic_write, check_writable
 
 __all__ = ["Dataset", "load", "save", "main"]
@@ -119,39 +119,15 @@ def load(path) -> Dataset:
     return Dataset(frames=frames, meta=meta, source=source)
 
 
-def _positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    import argparse
-
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
-    return v
-
-
 def _parser() -> ArgumentParser:
     from .leaves import VARIANTS
 
     p = ArgumentParser(prog="python -m interp.data", description="Build clip datasets as .npz files.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     lv = sub.add_parser("leaves", help="the moving-leaves dataset (appendix D)")
-    lv.add_argument("--n", type=_positive_int, default=100_000, help="number of sequences (default 100000)")
-    lv.add_argument("--seed", type=_nonneg_int, default=0, help="dataset seed (default 0)")
-    lv.add_argument("--start", type=_nonneg_int, default=0, help="index of the first sequence (default 0)")
+    lv.add_argument("--n", type=positive_int, default=100_000, help="number of sequences (default 100000)")
+    lv.add_argument("--seed", type=nonneg_int, default=0, help="dataset seed (default 0)")
+    lv.add_argument("--start", type=nonneg_int, default=0, help="index of the first sequence (default 0)")
     lv.add_argument("--variant", choices=VARIANTS, default="default", help="generator variant")
     lv.add_argument("--n-disks", type=int, default=None, help="disks per sequence ('many' variant)")
     lv.add_argument("--out", required=True, help="output .npz path")

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import numpy as np
 import torch
 
-from .cli import ArgumentParser, InterpError, run
+from .cli import ArgumentParser, InterpError, nonneg_int, positive_int, run, unit_float
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -648,42 +648,6 @@ def generate_recursive(
 # --------------------------------------------------------------------------- CLI
 
 
-def _positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    import argparse
-
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
-    return v
-
-
-def _unit_float(text: str) -> float:
-    import argparse
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {v:g}")
-    return v
-
-
 def _parser() -> ArgumentParser:
     p = ArgumentParser(
         prog=PROG,
@@ -692,19 +656,19 @@ def _parser() -> ArgumentParser:
     p.add_argument("--ckpt", required=True, type=Path, help="checkpoint of a trained denoiser")
     p.add_argument("--input", required=True, metavar="FILE.npz:INDEX",
                    help="a dataset written by interp.data and the position (from 0) of a sequence in it")
-    p.add_argument("--frame", type=_nonneg_int, default=None, metavar="T",
+    p.add_argument("--frame", type=nonneg_int, default=None, metavar="T",
                    help="index (from 0) of the frame to predict; frames T-tau .. T-1 are the "
                         "conditioning (default: tau, i.e. the first tau frames)")
-    p.add_argument("--n", type=_positive_int, default=16, help="samples to draw (default 16)")
-    p.add_argument("--seed", type=_nonneg_int, default=0, help="sampler seed (default 0)")
+    p.add_argument("--n", type=positive_int, default=16, help="samples to draw (default 16)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="sampler seed (default 0)")
     p.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
-    p.add_argument("--recursive", type=_positive_int, default=None, metavar="K",
+    p.add_argument("--recursive", type=positive_int, default=None, metavar="K",
                    help="also generate K frames recursively, one-step and sampled (Fig. 5)")
-    p.add_argument("--beta", type=_unit_float, default=BETA, help=f"injected noise proportion (default {BETA})")
+    p.add_argument("--beta", type=unit_float, default=BETA, help=f"injected noise proportion (default {BETA})")
     p.add_argument("--h0", type=float, default=H0, help=f"step-size schedule (default {H0})")
-    p.add_argument("--max-iter", type=_positive_int, default=MAX_ITER,
+    p.add_argument("--max-iter", type=positive_int, default=MAX_ITER,
                    help=f"iteration limit per chain (default {MAX_ITER})")
-    p.add_argument("--batch-size", type=_positive_int, default=256, help="chains per denoiser call (default 256)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="chains per denoiser call (default 256)")
     return p
 
 
