@@ -1,0 +1,65 @@
+"""The shipped moving-leaves model: present, small, homogeneous, and meeting issue 3's targets."""
+
+from __future__ import annotations
+
+import tomllib
+
+import numpy as np
+import pytest
+import torch
+
+import interp
+from interp.leaves import generate
+from interp.train import evaluate, read_card
+
+from conftest import REPO
+
+CARD = REPO / "models" / "leaves-tau2.toml"
+WEIGHTS = CARD.with_suffix(".safetensors")
+
+
+@pytest.fixture(scope="module")
+def net():
+    assert WEIGHTS.exists(), "the shipped model models/leaves-tau2.safetensors is missing"
+    return interp.load(WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def test_clips():
+    card = read_card(CARD)
+    # the first 20000 sequences of the card's dataset hold 2000 of its test sequences
+    ds = generate(20_000, seed=card.data["seed"], variant=card.data.get("variant", "default"))
+    return torch.from_numpy(ds.test.frames)
+
+
+def test_size_and_config(net):
+    assert WEIGHTS.stat().st_size <= 10 * 1024 * 1024
+    cfg = net.checkpoint_config
+    assert net.tau == 2 and cfg["net"]["tau"] == 2
+    assert cfg["train_state"]["done"], "the shipped model's training has not finished"
+    assert cfg["data"]["source"] == "leaves"
+
+
+def test_homogeneous(net):
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(4, 1, 32, 32, generator=g) + 0.5 * torch.randn(4, 1, 32, 32, generator=g)
+    c = torch.rand(4, 2, 32, 32, generator=g)
+    with torch.no_grad():
+        base = net(y, c)
+        for a in (0.1, 0.7, 4.0, 10.0):
+            torch.testing.assert_close(net(a * y, a * c), a * base, rtol=1e-4, atol=1e-5 * a)
+
+
+def test_targets_on_test_sequences(net, test_clips):
+    m = evaluate(net, test_clips, n=None, seed=99)
+    assert m["psnr_out@0dB"] >= 10.0, m  # at least 10 dB above the 0 dB input
+    assert m["onestep"] >= 15.0, m  # a recognisable next frame from pure noise
+
+
+def test_card_records_the_run(net):
+    raw = tomllib.loads(CARD.read_text())
+    res = raw["results"]
+    cfg = net.checkpoint_config
+    assert res["steps"] == cfg["step"] and res["samples"] == cfg["samples"]
+    for k, v in cfg["results"].items():
+        assert np.isclose(res[k], v), k
