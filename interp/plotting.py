@@ -57,17 +57,8 @@ def plot_sequences(table: "pd.DataFrame", *, cell: float = 0.62) -> "Figure":
     from matplotlib.figure import Figure
 
     _require(table, SEQUENCE_COLUMNS, "plot_sequences")
-    seqs, seq_i = np.unique(table["sequence"].to_numpy(), return_inverse=True)
-    frames, frame_i = np.unique(table["frame"].to_numpy(), return_inverse=True)
-    rows = table["row"].to_numpy()
-    cols = table["col"].to_numpy()
-    if not (np.issubdtype(rows.dtype, np.integer) and np.issubdtype(cols.dtype, np.integer)):
-        raise ValueError("plot_sequences: columns row and col must hold integer pixel indices")
-    if rows.min() < 0 or cols.min() < 0:
-        raise ValueError("plot_sequences: row and col must be >= 0")
-    height, width = int(rows.max()) + 1, int(cols.max()) + 1
-    images = np.full((len(seqs), len(frames), height, width), np.nan)
-    images[seq_i, frame_i, rows, cols] = table["value"].to_numpy(dtype=float)
+    seqs, _, frames, _, images = _image_stack(table, "sequence", "frame", "plot_sequences")
+    height, width = images.shape[-2:]
 
     n_seq, n_frames = len(seqs), len(frames)
     aspect = height / width
@@ -95,6 +86,26 @@ def plot_sequences(table: "pd.DataFrame", *, cell: float = 0.62) -> "Figure":
         axes[i, 0].set_ylabel(_label(seqs[i]), fontsize=8, rotation=0, ha="right", va="center",
                               labelpad=4)
     return fig
+
+
+def _image_stack(table: "pd.DataFrame", grid_row: str, grid_col: str, who: str):
+    """Images [n_rows, n_cols, height, width] from a long pixel table (NaN where missing).
+
+    Returns the sorted labels of ``grid_row`` and ``grid_col`` with each table row's index
+    into them, and the images.
+    """
+    import numpy as np
+
+    row_labels, row_i = np.unique(table[grid_row].to_numpy(), return_inverse=True)
+    col_labels, col_i = np.unique(table[grid_col].to_numpy(), return_inverse=True)
+    rows, cols = table["row"].to_numpy(), table["col"].to_numpy()
+    if not (np.issubdtype(rows.dtype, np.integer) and np.issubdtype(cols.dtype, np.integer)):
+        raise ValueError(f"{who}: columns row and col must hold integer pixel indices")
+    if rows.min() < 0 or cols.min() < 0:
+        raise ValueError(f"{who}: row and col must be >= 0")
+    images = np.full((len(row_labels), len(col_labels), int(rows.max()) + 1, int(cols.max()) + 1), np.nan)
+    images[row_i, col_i, rows, cols] = table["value"].to_numpy(dtype=float)
+    return row_labels, row_i, col_labels, col_i, images
 
 
 def _label(value) -> str:
@@ -150,17 +161,9 @@ def plot_frame_grid(table: "pd.DataFrame", *, cell: float = 0.7) -> "Figure":
     from matplotlib.figure import Figure
 
     _require(table, FRAME_GRID_COLUMNS, "plot_frame_grid")
-    tracks, ti = np.unique(table["track"].to_numpy(), return_inverse=True)
-    slots, si = np.unique(table["slot"].to_numpy(), return_inverse=True)
-    rows, cols = table["row"].to_numpy(), table["col"].to_numpy()
-    if not (np.issubdtype(rows.dtype, np.integer) and np.issubdtype(cols.dtype, np.integer)):
-        raise ValueError("plot_frame_grid: columns row and col must hold integer pixel indices")
-    if rows.min() < 0 or cols.min() < 0:
-        raise ValueError("plot_frame_grid: row and col must be >= 0")
-    height, width = int(rows.max()) + 1, int(cols.max()) + 1
+    tracks, ti, slots, si, images = _image_stack(table, "track", "slot", "plot_frame_grid")
+    height, width = images.shape[-2:]
     n_t, n_s = len(tracks), len(slots)
-    images = np.full((n_t, n_s, height, width), np.nan)
-    images[ti, si, rows, cols] = table["value"].to_numpy(dtype=float)
     present = np.zeros((n_t, n_s), dtype=bool)
     present[ti, si] = True
     first = table.drop_duplicates(["track", "slot"])
