@@ -53,7 +53,6 @@ def plot_sequences(table: "pd.DataFrame", *, cell: float = 0.62) -> "Figure":
     -------
     matplotlib.figure.Figure
     """
-    import numpy as np
     from matplotlib.figure import Figure
 
     _require(table, SEQUENCE_COLUMNS, "plot_sequences")

@@ -46,7 +46,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import platform
 import signal
 import sys
