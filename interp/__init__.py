@@ -4,7 +4,9 @@ The public API is imported lazily, so ``python -m interp.<tool>`` starts fast:
 
 * :func:`interp.load` -- a trained denoiser from a checkpoint, in eval mode;
 * :mod:`interp.leaves`, :mod:`interp.data` -- the moving-leaves dataset and clip files;
-* :mod:`interp.unet`, :mod:`interp.train` -- the bias-free U-net and Algorithm 1.
+* :mod:`interp.unet`, :mod:`interp.train` -- the bias-free U-net and Algorithm 1;
+* :func:`interp.sample`, :func:`interp.one_step` -- Algorithm 2 (:mod:`interp.sampler`);
+* :mod:`interp.psychometrics` -- occlusion probes, choice frequencies and logistic fits.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ _LAZY = {
     "one_step": ("interp.sampler", "one_step"),
 }
 _SUBMODULES = {"leaves", "data", "unet", "train", "checkpoint", "cli", "io", "plotting", "figures",
-               "sampler", "onedim"}
+               "sampler", "onedim", "psychometrics"}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 

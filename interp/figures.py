@@ -316,6 +316,27 @@ def _first_model(models, analysis: str) -> str:
     return models[0]
 
 
+def _leaves_denoiser(name: str, what: str):
+    """``(card, card_path, net)`` for a model-card name that must be a conditional moving-leaves
+    denoiser (tau >= 1, not prediction-only); one-line errors otherwise."""
+    from . import checkpoint
+    from .train import read_card
+
+    card_path, ckpt_path = model_files(name)
+    card = read_card(card_path)
+    if card.data.get("source") != "leaves":
+        raise InterpError(f"{card_path}: {what} needs a moving-leaves model "
+                          f"([data] source = \"leaves\"), got {card.data.get('source')!r}")
+    net = checkpoint.load(ckpt_path)
+    if net.predict_only:
+        raise InterpError(f"{ckpt_path} is a prediction-only network; {what} needs a denoiser")
+    if int(net.tau) != card.model["tau"]:
+        raise InterpError(f"{ckpt_path} has tau={net.tau}, its card {card_path} says tau={card.model['tau']}")
+    if net.tau < 1:
+        raise InterpError(f"{ckpt_path} is unconditional (tau=0); {what} needs tau >= 1")
+    return card, card_path, net
+
+
 @_analysis("recursive_generation")
 def recursive_generation(models, n_examples: int = 2, k: int = 9, seed: int = 0,
                          dataset_start: int = 0, truth: bool = True, max_iter: int = 1000) -> "pd.DataFrame":
@@ -369,10 +390,8 @@ def recursive_generation(models, n_examples: int = 2, k: int = 9, seed: int = 0,
     import pandas as pd
     import torch
 
-    from . import checkpoint
     from .leaves import generate
     from .sampler import _check_int, generate_recursive
-    from .train import read_card
 
     name = _first_model(models, "recursive_generation")
     n_examples = _check_int("n_examples", n_examples, 1)
@@ -380,19 +399,8 @@ def recursive_generation(models, n_examples: int = 2, k: int = 9, seed: int = 0,
     seed = _check_int("seed", seed, 0)
     dataset_start = _check_int("dataset_start", dataset_start, 0)
     max_iter = _check_int("max_iter", max_iter, 1)
-    card_path, ckpt_path = model_files(name)
-    card = read_card(card_path)
-    if card.data.get("source") != "leaves":
-        raise InterpError(f"{card_path}: recursive_generation needs a moving-leaves model "
-                          f"([data] source = \"leaves\"), got {card.data.get('source')!r}")
-    net = checkpoint.load(ckpt_path)
-    if net.predict_only:
-        raise InterpError(f"{ckpt_path} is a prediction-only network; recursive sampling needs a denoiser")
+    card, card_path, net = _leaves_denoiser(name, "recursive generation")
     tau = int(net.tau)
-    if tau != card.model["tau"]:
-        raise InterpError(f"{ckpt_path} has tau={tau}, its card {card_path} says tau={card.model['tau']}")
-    if tau < 1:
-        raise InterpError(f"{ckpt_path} is unconditional (tau=0); recursive generation needs tau >= 1")
 
     # the first test sequences from dataset_start whose meeting frame is in tau+2 .. tau+k
     n_data, data_seed = int(card.data.get("n", 100_000)), int(card.data.get("seed", 0))
@@ -453,6 +461,158 @@ def recursive_generation(models, n_examples: int = 2, k: int = 9, seed: int = 0,
 __all__ += ["MODELS_DIR_ENV", "models_dir", "model_files", "recursive_generation"]
 
 
+def _probe(net, dr: float, mean_radius: float, probe: dict | None):
+    from .psychometrics import Probe
+
+    extra = dict(probe or {})
+    if "center" in extra:
+        extra["center"] = tuple(extra["center"])
+    try:
+        return Probe(radius_left=mean_radius - dr / 2, radius_right=mean_radius + dr / 2, tau=int(net.tau), **extra)
+    except (TypeError, ValueError) as err:
+        raise InterpError(f"bad probe parameters: {err}") from None
+
+
+@_analysis("occlusion_example")
+def occlusion_example(models, dr: float = 0.0, mean_radius: float = 6.0, probe: dict | None = None,
+                      n_samples: int = 6, n_states: int = 4, seed: int = 0, max_iter: int = 1000) -> "pd.DataFrame":
+    """One occlusion probe: its inputs, the one-step estimate, a sampling trajectory and samples
+    (Fig. 3 for equal radii, Fig. 11 for an unambiguous pair).
+
+    The probe (:class:`interp.psychometrics.Probe`) has radii ``mean_radius -+ dr / 2``
+    (left, right) and any other parameters given in ``probe`` (luminances, speeds, direction,
+    centre). ``n_samples`` next frames are drawn by :func:`interp.sampler.sample` with
+    ``seed``; each is classified (:func:`interp.psychometrics.classify`).
+
+    Grid rows (the layout of :func:`interp.plotting.plot_frame_grid`):
+
+    0. ``inputs``: the conditioning frames and the pure-noise observation y_0 (red), the
+       one-step estimate x_hat(y_0, c) (green), and the two possible next frames (left disk
+       in front, right disk in front; thin black);
+    1. ``sampling``: the states y_k of the first chain at ``n_states`` evenly spaced
+       iterations, then its sample (blue);
+    2. ``samples``: the ``n_samples`` samples, each titled with the disk the classifier sees
+       in front (or why it is invalid).
+
+    Extra columns: ``panel`` (``conditioning``, ``noise``, ``onestep``, ``option``,
+    ``state``, ``sample``), ``iteration`` (k for states, -1 otherwise), ``choice`` (for
+    samples), ``dr``, ``model``, ``seed``.
+    """
+    import numpy as np
+    import torch
+
+    from .psychometrics import classify
+    from .sampler import _check_int, _grid_table, sample
+
+    name = _first_model(models, "occlusion_example")
+    n_samples = _check_int("n_samples", n_samples, 1)
+    n_states = _check_int("n_states", n_states, 0)
+    seed = _check_int("seed", seed, 0)
+    _, _, net = _leaves_denoiser(name, "the occlusion probe")
+    p = _probe(net, float(dr), float(mean_radius), probe)
+    c = torch.from_numpy(p.conditioning())
+    xs, info = sample(net, c, n_samples, seed=seed, trace=True, return_info=True, warn=False, max_iter=max_iter)
+    xs = xs[:, 0].numpy()
+    cls = classify(xs, p)
+    y0, est = info.trace_y[0, 0, 0].numpy(), info.trace_xhat[0, 0, 0].numpy()
+    K = int(info.iterations[0])
+    ks = sorted({int(round(K * j / (n_states + 1))) for j in range(1, n_states + 1)} - {0})
+
+    def said(i: int) -> str:
+        return f"{cls['choice'][i]} in front" if cls["valid"][i] else f"invalid: {cls['reason'][i]}"
+
+    inputs = [(f"t = {t + 1}", "conditioning", p.conditioning()[t], "conditioning", -1, "") for t in range(p.tau)]
+    inputs += [("noise y0", "conditioning", y0, "noise", 0, ""),
+               ("one-step", "onestep", est, "onestep", 0, ""),
+               ("if left in front", "option", p.frames("left")[-1], "option", -1, "left"),
+               ("if right in front", "option", p.frames("right")[-1], "option", -1, "right")]
+    states = [(f"k = {k}", "state", info.trace_y[0, k, 0].numpy(), "state", k, "") for k in ks]
+    states.append((f"sample (k = {K})", "sample", xs[0], "sample", K, cls["choice"][0]))
+    samples = [(f"{i + 1}: {said(i)}", "sample", xs[i], "sample", -1, cls["choice"][i]) for i in range(n_samples)]
+    rows = [("inputs", inputs), ("sampling", states), ("samples", samples)]
+    table = _grid_table([(track, [(lab, role, img) for lab, role, img, *_ in panels]) for track, panels in rows])
+    extra = [(panel, it, choice) for _, panels in rows for *_, panel, it, choice in panels]
+    per_panel = np.repeat(np.arange(len(extra)), p.size * p.size)
+    table["panel"] = np.array([e[0] for e in extra], dtype=object)[per_panel]
+    table["iteration"] = np.array([e[1] for e in extra])[per_panel]
+    table["choice"] = np.array([e[2] for e in extra], dtype=object)[per_panel]
+    table["dr"], table["model"], table["seed"] = p.dr, name, seed
+    return table
+
+
+@_analysis("occlusion_sweep")
+def occlusion_sweep(models, differences=None, mean_radius: float = 6.0, configs: int = 1, n: int = 64,
+                    seed: int = 0, truth: str = "deterministic", n_boot: int = 1000, highlight=(),
+                    max_iter: int = 1000) -> "pd.DataFrame":
+    """Choice frequencies against radius difference, with a logistic fit (Fig. 4; with the
+    ``stochastic`` rule, the calibration figure).
+
+    Runs :func:`interp.psychometrics.run_sweep` on :func:`~interp.psychometrics.probe_grid`
+    (``differences``, ``mean_radius``, ``configs`` scenes, ``seed``) with ``n`` samples per
+    probe, and summarises it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows of five kinds (column ``kind``):
+
+        * ``sample``: one per sample (probe parameters, ``seed``, ``choice``,
+          ``right_front``, ``valid``, ``reason``, ``weight_right``, sampler ``status``);
+        * ``onestep``: one per probe: ``weight_right`` and ``blend`` of the one-step estimate;
+        * ``condition``: one per ``dr``: ``n``, ``n_valid``, ``freq_right`` with its Wilson
+          interval ``ci_low`` / ``ci_high``, ``invalid_rate``, ``p_true`` (the rule's
+          probability, if ``truth``), ``highlight`` (bool);
+        * ``curve``: the fitted logistic ``p_fit`` (and ``p_true``) on a fine grid of ``dr``;
+        * ``fit``: one row: ``slope``, ``slope_low``, ``slope_high``, ``pse``, ``pse_low``,
+          ``pse_high``, ``invalid_rate``, ``onestep_blend``, and with a ``truth`` rule
+          ``calibration_error`` with ``calibration_low`` / ``calibration_high``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .psychometrics import (DEFAULT_DIFFERENCES, _fit_or_nan, calibration, choice_frequencies, probe_grid,
+                                run_sweep, truth_probability)
+    from .sampler import _check_int
+
+    name = _first_model(models, "occlusion_sweep")
+    n = _check_int("n", n, 1)
+    seed = _check_int("seed", seed, 0)
+    configs = _check_int("configs", configs, 1)
+    if truth not in ("deterministic", "stochastic", "none"):
+        raise InterpError(f"truth must be 'deterministic', 'stochastic' or 'none', got {truth!r}")
+    differences = list(DEFAULT_DIFFERENCES if differences is None else differences)
+    _, _, net = _leaves_denoiser(name, "the occlusion sweep")
+    try:
+        probes = probe_grid(differences, mean_radius=mean_radius, configs=configs, seed=seed, tau=int(net.tau))
+    except ValueError as err:
+        raise InterpError(f"bad probe parameters: {err}") from None
+    scenes = [i // len(differences) for i in range(len(probes))]
+    sweep = run_sweep(net, probes, n, seed, scenes=scenes, max_iter=max_iter)
+    samples = sweep.samples.assign(kind="sample")
+    onestep = sweep.onestep.assign(kind="onestep")
+    cond = choice_frequencies(sweep.samples).assign(kind="condition")
+    cond["highlight"] = cond["dr"].isin([float(h) for h in highlight])
+    fit = _fit_or_nan(sweep.samples, n_boot, seed)
+    grid = np.linspace(min(differences) - 0.5, max(differences) + 0.5, 201)
+    curve = pd.DataFrame({"kind": "curve", "dr": grid, "p_fit": fit.predict(grid)})
+    summary = {"kind": "fit", "slope": fit.slope, "slope_low": fit.slope_ci[0], "slope_high": fit.slope_ci[1],
+               "pse": fit.pse, "pse_low": fit.pse_ci[0], "pse_high": fit.pse_ci[1],
+               "invalid_rate": sweep.invalid_rate(), "onestep_blend": float(sweep.onestep["blend"].mean()),
+               "n_boot": n_boot, "truth": truth}
+    if truth != "none":
+        cond["p_true"] = truth_probability(cond["dr"], truth)
+        curve["p_true"] = truth_probability(grid, truth)
+        cal = calibration(sweep.samples, truth, n_boot=n_boot, seed=seed)
+        summary.update(calibration_error=cal["error"], calibration_low=cal["error_ci"][0],
+                       calibration_high=cal["error_ci"][1])
+    table = pd.concat([samples, onestep, cond, curve, pd.DataFrame([summary])], ignore_index=True)
+    table["model"] = name
+    return table
+
+
+__all__ += ["occlusion_example", "occlusion_sweep"]
+
+
 # --------------------------------------------------------------------------- plots
 
 #: Figure id -> name of its plotting function in :mod:`interp.plotting`.
@@ -464,6 +624,8 @@ PLOTS.update({
     "fig10": "plot_onedim_sampling",
 })
 PLOTS["fig05"] = "plot_frame_grid"  # conditioning red, one-step green, samples blue
+PLOTS.update({"fig03": "plot_frame_grid", "fig11": "plot_frame_grid", "fig04": "plot_psychometric",
+              "calibration": "plot_psychometric"})
 
 
 def plot_function(spec: FigureSpec) -> Callable[["pd.DataFrame"], object]:

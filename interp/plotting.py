@@ -335,3 +335,86 @@ def plot_onedim_sampling(table: "pd.DataFrame", *, modes=(-0.5, 0.5)) -> "Figure
     for ax in (left, right):
         ax.tick_params(labelsize=7)
     return fig
+
+
+__all__ += ["plot_psychometric", "PSYCHOMETRIC_COLUMNS"]
+
+#: Columns :func:`plot_psychometric` reads.
+PSYCHOMETRIC_COLUMNS = ("kind", "dr", "freq_right", "ci_low", "ci_high", "p_fit", "weight_right")
+
+
+def plot_psychometric(table: "pd.DataFrame") -> "Figure":
+    """Choice frequency against radius difference with its logistic fit (Fig. 4).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As :func:`interp.figures.occlusion_sweep` writes: ``condition`` rows (``dr``,
+        ``freq_right`` and its interval ``ci_low`` / ``ci_high``, optional ``highlight`` and
+        ``p_true``), ``curve`` rows (``dr``, ``p_fit``, optional ``p_true``), ``onestep`` rows
+        (``dr``, ``weight_right``: where the one-step estimate's overlap gray lies between the
+        left disk's (0) and the right disk's (1)), and one ``fit`` row (``slope``, ``pse``
+        with their intervals, ``invalid_rate``, optional ``calibration_error``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left: frequency of "right disk in front" among valid samples (black, 95% Wilson
+        intervals; highlighted conditions red), the logistic fit (orange) and, when the table
+        has it, the rule's true probability (dashed). Right: the one-step estimate's overlap
+        gray on the same axis: blends sit between 0 and 1 where samples choose.
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    _require(table, PSYCHOMETRIC_COLUMNS, "plot_psychometric")
+    cond = table[table["kind"] == "condition"].sort_values("dr")
+    curve = table[table["kind"] == "curve"].sort_values("dr")
+    est = table[table["kind"] == "onestep"]
+    fit = table[table["kind"] == "fit"]
+    if cond.empty or curve.empty or fit.empty:
+        raise ValueError("plot_psychometric: the table needs 'condition', 'curve' and 'fit' rows")
+    f = fit.iloc[0]
+    fig = Figure(figsize=(7.6, 3.2))
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw=dict(left=0.08, right=0.98, top=0.83, bottom=0.15, wspace=0.25,
+                                                  width_ratios=(1.4, 1)))
+    has_truth = "p_true" in curve.columns and curve["p_true"].notna().any()
+    if has_truth:
+        ax.plot(curve["dr"], curve["p_true"], color="0.35", ls="--", lw=1.1, label="true probability")
+    ax.plot(curve["dr"], curve["p_fit"], color=_ORANGE, lw=1.6, label="logistic fit")
+    x = cond["dr"].to_numpy(dtype=float)
+    y = cond["freq_right"].to_numpy(dtype=float)
+    lo = np.clip(y - cond["ci_low"].to_numpy(dtype=float), 0, None)
+    hi = np.clip(cond["ci_high"].to_numpy(dtype=float) - y, 0, None)
+    hl = cond["highlight"].fillna(False).astype(bool).to_numpy() if "highlight" in cond.columns else np.zeros(len(x), bool)
+    ax.errorbar(x[~hl], y[~hl], yerr=[lo[~hl], hi[~hl]], fmt="o", color="black", ms=4, lw=0.8, capsize=2,
+                label="samples (95% CI)")
+    if hl.any():
+        ax.errorbar(x[hl], y[hl], yerr=[lo[hl], hi[hl]], fmt="o", color="#d62728", ms=5, lw=0.8, capsize=2,
+                    label="examples shown")
+    ax.axhline(0.5, color="0.8", lw=0.6, zorder=0)
+    ax.axvline(0.0, color="0.8", lw=0.6, zorder=0)
+    ax.set_ylim(-0.04, 1.04)
+    ax.set_xlabel("radius difference, right - left (pixels)", fontsize=9)
+    ax.set_ylabel("frequency of right disk in front", fontsize=9)
+    title = (f"slope {f['slope']:.2f} /px [{f['slope_low']:.2f}, {f['slope_high']:.2f}], "
+             f"PSE {f['pse']:+.2f} px [{f['pse_low']:+.2f}, {f['pse_high']:+.2f}]")
+    sub = f"invalid samples {100 * float(f['invalid_rate']):.1f}%"
+    if "calibration_error" in fit.columns and np.isfinite(float(f.get("calibration_error", np.nan))):
+        sub += (f"; calibration error {f['calibration_error']:.3f} "
+                f"[{f['calibration_low']:.3f}, {f['calibration_high']:.3f}]")
+    ax.set_title(f"{title}\n{sub}", fontsize=8)
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
+
+    ax2.axhspan(0, 1, color="0.95", zorder=0)
+    if not est.empty:
+        ax2.plot(est["dr"], est["weight_right"], "s", mfc="white", mec="#2ca02c", ms=5, label="one-step estimate")
+    ax2.plot(x, y, "o", color="black", ms=3, label="samples: frequency")
+    ax2.set_ylim(-0.04, 1.04)
+    ax2.set_xlabel("radius difference (pixels)", fontsize=9)
+    ax2.set_ylabel("overlap gray: left (0) to right (1)", fontsize=9)
+    ax2.set_title("one-step estimate blends; samples choose", fontsize=8)
+    ax2.legend(fontsize=7, frameon=False, loc="upper left")
+    for a in (ax, ax2):
+        a.tick_params(labelsize=7)
+    return fig

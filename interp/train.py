@@ -79,7 +79,7 @@ RECIPES: dict[str, dict] = {
                   compile=False, eval_every=0.25, checkpoint_seconds=60, eval_windows=64),
 }
 _TRAIN_KEYS = {"recipe", "seed", "samples", "epochs", "batch_size", "lr", "precision", "channels_last",
-               "compile", "eval_every", "checkpoint_seconds", "eval_windows", "threads"}
+               "compile", "eval_every", "checkpoint_seconds", "eval_windows", "threads", "init"}
 EVAL_PSNRS = (0.0, 20.0, 40.0)  # input PSNR levels logged during training
 ONESTEP_SIGMA = 3.0  # the sampler's initial noise: y0 = 0.5 + 3 z (section 2.3)
 
@@ -164,6 +164,10 @@ def read_card(path) -> Card:
     for key in ("batch_size", "seed"):
         if not isinstance(merged[key], int) or merged[key] < (1 if key == "batch_size" else 0):
             raise InterpError(f"{path}: [train] {key} must be a {'positive' if key == 'batch_size' else 'non-negative'} integer")
+    init = merged.get("init")
+    if init is not None and (not isinstance(init, str) or not init.endswith(".safetensors")):
+        raise InterpError(f"{path}: [train] init must be the path of a checkpoint (\"NAME.safetensors\", "
+                          f"relative to the card), got {init!r}")
     if "samples" in tr and "epochs" in tr:
         raise InterpError(f"{path}: [train] give samples or epochs, not both")
     if "samples" in tr:
@@ -300,6 +304,24 @@ class _Stop(Exception):
     pass
 
 
+def _initial_weights(card: Card, net: torch.nn.Module) -> dict:
+    """Load the weights named by the card's ``[train] init`` into ``net`` (fine-tuning).
+
+    Only the weights are taken: the optimizer, the schedule and the random streams start
+    afresh, as in a new run. Returns what the checkpoint records about where they came from.
+    """
+    p = Path(card.train["init"])
+    path = p if p.is_absolute() else card.path.parent / p
+    if path.resolve() == card.checkpoint_path.resolve():
+        raise InterpError(f"{card.path}: [train] init names the card's own checkpoint; use --resume instead")
+    old = ckpt_mod.read(path)
+    if old.config.get("net") != net.config():
+        raise InterpError(f"{card.path}: [train] init {path} holds a different network than the card describes")
+    net.load_state_dict(old.model)
+    return {"path": card.train["init"], "sha256": ckpt_mod.file_hash(path), "card": old.config.get("card"),
+            "samples": old.config.get("samples")}
+
+
 def train(card_path, resume: bool = False, max_minutes: float | None = None, device: str | None = None,
           progress: bool = True, log=print) -> dict:
     """Train the network a model card describes; returns the final config written to the checkpoint."""
@@ -325,6 +347,7 @@ def train(card_path, resume: bool = False, max_minutes: float | None = None, dev
 
     torch.manual_seed(int(tr["seed"]))
     net = UNet(**card.model).to(dev)
+    init = _initial_weights(card, net) if tr.get("init") else None
     opt = torch.optim.Adam(net.parameters(), lr=float(tr["lr"]))
     gen = torch.Generator().manual_seed(int(tr["seed"]) + 1)
     state = {"step": 0, "wall_seconds": 0.0, "done": False, "loss_ema": None}
@@ -354,7 +377,7 @@ def train(card_path, resume: bool = False, max_minutes: float | None = None, dev
 
     def config(done: bool) -> dict:
         return {
-            "card": card.name, "model": card.model, "recipe": tr, "data": data_desc,
+            "card": card.name, "model": card.model, "recipe": tr, "data": data_desc, "init": init,
             "step": state["step"], "samples": state["step"] * bs, "total_steps": total_steps,
             "train_state": {**state, "done": done}, "results": results, "versions": _versions(),
             "hardware": _hardware(dev),

@@ -161,3 +161,34 @@ def test_sigterm_checkpoints_and_resume_matches(tmp_path):
     a, b = read(full_dir / "tiny.safetensors"), read(cut_dir / "tiny.safetensors")
     for k in a.model:
         assert torch.equal(a.model[k], b.model[k]), k
+
+
+def test_init_starts_from_another_checkpoint(tmp_path):
+    base = write_card(tmp_path, name="base", samples=256)
+    train.train(base, progress=False, log=lambda *a: None)
+    # with lr = 0 the fine-tuned weights stay those of init: they were loaded, not re-drawn
+    tuned = write_card(tmp_path, name="tuned", samples=64, extra='init = "base.safetensors"\nlr = 0.0\nseed = 5\n')
+    cfg = train.train(tuned, progress=False, log=lambda *a: None)
+    a, b = read(tmp_path / "base.safetensors"), read(tmp_path / "tuned.safetensors")
+    for k in a.model:
+        assert torch.equal(a.model[k], b.model[k]), k
+    assert cfg["init"]["path"] == "base.safetensors" and cfg["init"]["card"] == "base"
+    assert len(cfg["init"]["sha256"]) == 16 and cfg["init"]["samples"] == 256
+    assert b.config["init"] == cfg["init"]
+
+
+def test_init_errors(tmp_path):
+    selfish = write_card(tmp_path, name="selfish", samples=64, extra='init = "selfish.safetensors"\n')
+    other = tmp_path / "wide.safetensors"
+    interp.checkpoint.save(other, interp.UNet(tau=2, width=4), {})
+    with pytest.raises(InterpError, match="own checkpoint"):
+        train.train(selfish, progress=False, log=lambda *a: None)
+    wrong = write_card(tmp_path, name="wrong", samples=64, extra='init = "wide.safetensors"\n')
+    with pytest.raises(InterpError, match="different network"):
+        train.train(wrong, progress=False, log=lambda *a: None)
+    bad = write_card(tmp_path, name="bad", samples=64, extra="init = 3\n")
+    with pytest.raises(InterpError, match="init"):
+        train.read_card(bad)
+    missing = write_card(tmp_path, name="missing", samples=64, extra='init = "nowhere.safetensors"\n')
+    with pytest.raises(InterpError, match="does not exist"):
+        train.train(missing, progress=False, log=lambda *a: None)

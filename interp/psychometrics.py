@@ -1,0 +1,744 @@
+"""Occlusion decisions as a psychophysics experiment (section 3.1, Figs. 3, 4 and 11).
+
+Two disks approach each other on a collision course. The network sees ``tau`` clean frames
+in which they do not touch, and pure noise in place of the next frame, in which they overlap:
+it has to decide which disk will be in front. Sampling many next frames and counting the
+decisions gives a choice frequency; sweeping the radius difference between the disks (the
+depth cue of the moving-leaves world) gives a psychometric curve, fitted by a logistic
+function whose slope is the network's sensitivity to the cue and whose zero crossing (the
+point of subjective equality, PSE) is its bias.
+
+The pieces, usable on their own:
+
+* :class:`Probe` describes one probe sequence (radii, luminances, background, speeds,
+  direction of approach, position) and renders it (:meth:`Probe.frames`);
+  :func:`probe_grid` builds a sweep of radius differences.
+* :func:`classify` reads, from the pixels of a sampled next frame, which disk is in front,
+  and marks samples where neither is (a disk lost, a blend, a failed chain) as invalid.
+* :func:`run_sweep` samples every probe with any denoiser (Algorithm 2) and returns one row
+  per sample, plus the one-step (MMSE) estimate of each probe and how much it blends the two
+  options.
+* :func:`choice_frequencies` (with Wilson intervals), :func:`fit_logistic` (with bootstrap
+  intervals for slope and PSE) and :func:`calibration` (against a known probability, for the
+  ``stochastic`` moving-leaves variant) summarise the table.
+
+CLI::
+
+    python -m interp.psychometrics --ckpt models/leaves-tau2.safetensors --out runs/psy
+    python -m interp.psychometrics --ckpt models/leaves-stochastic-tau2.safetensors \\
+        --truth stochastic --out runs/psy-stochastic
+
+Geometry. The disks move along the unit vector ``u = (sin a, cos a)`` (row, col) for a
+direction ``a`` in degrees (0: along the columns, left to right). The "left" disk is the one
+that starts on the ``-u`` side and moves along ``+u``; the "right" disk moves along ``-u``.
+Their speeds default to the moving-leaves rule, faster for nearer (larger) disks:
+``speed_factor * 2.5 * r / focal`` pixels per frame, i.e. ``speed_factor`` times the
+root-mean-square step of a disk of that radius in the training data. Frames are numbered
+``0 .. tau``; the last is the one to predict. In frame ``tau - 1`` the edges are ``gap``
+pixels apart (with the 1-pixel antialiasing ramp, ``gap >= 1`` means no pixel is touched by
+both disks); in frame ``tau`` they have moved into each other by ``v_left + v_right - gap``
+pixels, and the overlap lens is centred on ``center``.
+
+Sign convention: ``dr = radius_right - radius_left``; a positive ``dr`` means the right disk
+is the larger, hence (deterministic rule) the one in front. The curve is the frequency of
+"right disk in front" against ``dr``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+
+from .cli import ArgumentParser, InterpError, nonneg_int, positive_int, run
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas as pd
+    import torch
+
+__all__ = [
+    "Probe",
+    "probe_grid",
+    "regions",
+    "classify",
+    "run_sweep",
+    "Sweep",
+    "choice_frequencies",
+    "wilson_interval",
+    "LogisticFit",
+    "fit_logistic",
+    "truth_probability",
+    "calibration",
+    "DEFAULT_DIFFERENCES",
+    "main",
+]
+
+PROG = "python -m interp.psychometrics"
+FOCAL = 9.0  # moving leaves: radius = focal / depth (appendix D, interp.leaves)
+LEAVES_SPEED = 2.5  # moving leaves: RMS step = 2.5 / depth pixels per frame
+#: Radius differences of the default sweep (pixels).
+DEFAULT_DIFFERENCES = (-4.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+MIN_CONTRAST = 0.2  # luminances (two disks, background) must differ by at least this
+INVALID_REASONS = ("failed", "mixed", "lost_left", "lost_right")
+
+
+# --------------------------------------------------------------------------- probes
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """One probe sequence: two disks on a collision course (see the module docstring).
+
+    Parameters
+    ----------
+    radius_left, radius_right : float
+        Radii in pixels.
+    luminance_left, luminance_right, background : float
+        Gray levels in [0, 1]; each pair must differ by at least 0.2 so that a pixel can be
+        attributed to one of them.
+    speed_left, speed_right : float, optional
+        Pixels per frame; default ``speed_factor * 2.5 * radius / 9`` (nearer disks move
+        faster, as in the training data).
+    speed_factor : float
+        Multiplier of the default speeds (1 = the training data's RMS step).
+    direction : float
+        Direction of approach in degrees (0: the left disk moves towards +col).
+    center : (float, float)
+        (row, col) of the centre of the overlap lens in the predicted frame.
+    gap : float
+        Distance in pixels between the edges in the last conditioning frame.
+    tau : int
+        Conditioning frames (the network's tau).
+    size : int
+        Frame side in pixels.
+    """
+
+    radius_left: float = 6.0
+    radius_right: float = 6.0
+    luminance_left: float = 0.2
+    luminance_right: float = 0.9
+    background: float = 0.55
+    speed_left: float | None = None
+    speed_right: float | None = None
+    speed_factor: float = 1.5
+    direction: float = 0.0
+    center: tuple[float, float] = (15.5, 15.5)
+    gap: float = 1.0
+    tau: int = 2
+    size: int = 32
+
+    def __post_init__(self) -> None:
+        for name in ("radius_left", "radius_right"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 1.5):
+                raise ValueError(f"probe {name} must be a number >= 1.5 px, got {v!r}")
+        for name in ("luminance_left", "luminance_right", "background"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+                raise ValueError(f"probe {name} must be in [0, 1], got {v!r}")
+        lums = {"left": self.luminance_left, "right": self.luminance_right, "background": self.background}
+        names = list(lums)
+        for i in range(3):
+            for j in range(i + 1, 3):
+                if abs(lums[names[i]] - lums[names[j]]) < MIN_CONTRAST:
+                    raise ValueError(
+                        f"probe luminances of {names[i]} ({lums[names[i]]:g}) and {names[j]} "
+                        f"({lums[names[j]]:g}) differ by less than {MIN_CONTRAST:g}: choices could not be read")
+        if not isinstance(self.tau, int) or isinstance(self.tau, bool) or self.tau < 1:
+            raise ValueError(f"probe tau must be an integer >= 1, got {self.tau!r}")
+        if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 8:
+            raise ValueError(f"probe size must be an integer >= 8, got {self.size!r}")
+        for name in ("speed_factor", "direction", "gap"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"probe {name} must be finite, got {getattr(self, name)!r}")
+        if self.gap < 0:
+            raise ValueError(f"probe gap must be >= 0, got {self.gap:g}")
+        vl, vr = self.speeds
+        if not (vl >= 0 and vr >= 0 and math.isfinite(vl) and math.isfinite(vr)):
+            raise ValueError(f"probe speeds must be finite and >= 0, got {vl:g} and {vr:g}")
+        depth = vl + vr - self.gap  # how far the disks interpenetrate in the predicted frame
+        if depth < 2.5:
+            raise ValueError(
+                f"probe disks overlap by only {depth:.2f} px in the predicted frame (speeds {vl:.2f} + {vr:.2f} "
+                f"minus gap {self.gap:g}); at least 2.5 px are needed to read a choice")
+        small, big = sorted((self.radius_left, self.radius_right))
+        if self.distance(self.tau) <= big - small + 1.0:
+            raise ValueError("probe disks overlap so much that the smaller one is hidden whole in the predicted frame")
+        # Disks may be cut by the frame's edge, as in the training data, but their centres and
+        # the overlap lens of the predicted frame stay inside it.
+        c = self.centers()  # [2, T, 2]
+        if (c < -0.5).any() or (c > self.size - 0.5).any():
+            raise ValueError("probe disk centres leave the frame; move the centre, slow the disks down or shrink them")
+        lens = self.radius_left + self.radius_right - self.distance(self.tau)
+        m = np.asarray(self.center, dtype=np.float64)
+        if (m - lens / 2 < 0).any() or (m + lens / 2 > self.size - 1).any():
+            raise ValueError("the overlap of the probe disks falls outside the frame; move the centre")
+
+    # -- geometry
+    @property
+    def dr(self) -> float:
+        """``radius_right - radius_left`` (the independent variable of Fig. 4)."""
+        return float(self.radius_right - self.radius_left)
+
+    @property
+    def speeds(self) -> tuple[float, float]:
+        """(left, right) speeds in pixels per frame."""
+        default = lambda r: self.speed_factor * LEAVES_SPEED * r / FOCAL  # noqa: E731
+        vl = default(self.radius_left) if self.speed_left is None else float(self.speed_left)
+        vr = default(self.radius_right) if self.speed_right is None else float(self.speed_right)
+        return vl, vr
+
+    @property
+    def unit(self) -> np.ndarray:
+        a = math.radians(self.direction)
+        return np.array([math.sin(a), math.cos(a)])
+
+    def distance(self, t: int) -> float:
+        """Distance between the centres in frame ``t`` (0 .. tau)."""
+        vl, vr = self.speeds
+        d_last = self.radius_left + self.radius_right + self.gap  # frame tau - 1
+        return d_last - (t - (self.tau - 1)) * (vl + vr)
+
+    def centers(self) -> np.ndarray:
+        """Disk centres, ``[2 (left, right), tau + 1, 2 (row, col)]``."""
+        vl, vr = self.speeds
+        u, m = self.unit, np.asarray(self.center, dtype=np.float64)
+        d = self.distance(self.tau)
+        # the lens spans [c_left + r_left, c_right - r_right] along u; centre it on m
+        c_left = m - 0.5 * (d + self.radius_left - self.radius_right) * u
+        c_right = c_left + d * u
+        back = (self.tau - np.arange(self.tau + 1))[:, None]  # frames before the last
+        return np.stack([c_left - back * vl * u, c_right + back * vr * u])
+
+    def frames(self, front: str | None = None) -> np.ndarray:
+        """Render the probe: ``[tau + 1, size, size]`` float32.
+
+        The conditioning frames are frames ``0 .. tau - 1``. The last frame is a possible
+        next frame with the ``front`` disk (``"left"`` or ``"right"``) in front; by default
+        the larger one (the left one for equal radii).
+        """
+        from .leaves import render
+
+        if front is None:
+            front = "right" if self.dr > 0 else "left"
+        if front not in ("left", "right"):
+            raise ValueError(f"front must be 'left' or 'right', got {front!r}")
+        T = self.tau + 1
+        layer = np.zeros((1, 2, T), dtype=np.int64)
+        layer[0, 1 if front == "right" else 0] = 1
+        radius = np.repeat(np.array([[self.radius_left], [self.radius_right]]), T, axis=1)[None]
+        lum = np.array([[self.luminance_left, self.luminance_right]])
+        return render(self.centers()[None], radius, lum, np.array([self.background]), layer, self.size)[0]
+
+    def conditioning(self) -> np.ndarray:
+        """The ``tau`` clean conditioning frames, ``[tau, size, size]`` float32."""
+        return self.frames()[: self.tau]
+
+    def params(self) -> dict:
+        """The probe's parameters as flat columns (for the tidy tables)."""
+        vl, vr = self.speeds
+        return {
+            "dr": self.dr, "radius_left": self.radius_left, "radius_right": self.radius_right,
+            "luminance_left": self.luminance_left, "luminance_right": self.luminance_right,
+            "background": self.background, "speed_left": vl, "speed_right": vr,
+            "direction": self.direction, "center_row": self.center[0], "center_col": self.center[1],
+            "gap": self.gap, "tau": self.tau,
+        }
+
+
+def probe_grid(differences: Sequence[float] = DEFAULT_DIFFERENCES, *, mean_radius: float = 6.0,
+               configs: int = 1, seed: int = 0, tau: int = 2, **overrides) -> list[Probe]:
+    """Probes for a sweep of radius differences: ``configs`` scenes times ``differences``.
+
+    Scene 0 is the canonical probe (:class:`Probe`'s defaults: horizontal approach through
+    the frame centre, a dark left disk and a light right disk on a mid-gray background).
+    Scenes 1, 2, ... draw the nuisance parameters from ``seed``: the luminances (all pairs at
+    least 0.2 apart), the direction of approach (uniform) and the lens centre (within 2 px of
+    the frame centre). Within a scene only the radii change: ``mean_radius -+ dr / 2``.
+    ``overrides`` are passed to every :class:`Probe` (e.g. ``speed_factor``, ``gap``).
+    """
+    differences = [float(d) for d in differences]
+    if not differences:
+        raise ValueError("probe_grid needs at least one radius difference")
+    if not isinstance(configs, int) or configs < 1:
+        raise ValueError(f"configs must be a positive integer, got {configs!r}")
+    rng = np.random.default_rng(seed)
+    scenes: list[dict] = [{}]
+    while len(scenes) < configs:
+        lum = rng.uniform(0.0, 1.0, size=3)
+        if min(abs(lum[0] - lum[1]), abs(lum[0] - lum[2]), abs(lum[1] - lum[2])) < 0.25:
+            continue  # redraw until the three gray levels are well apart
+        jitter = rng.uniform(-2.0, 2.0, size=2)
+        scenes.append({
+            "luminance_left": round(float(lum[0]), 3), "luminance_right": round(float(lum[1]), 3),
+            "background": round(float(lum[2]), 3), "direction": round(float(rng.uniform(0, 360)), 1),
+            "center": (15.5 + round(float(jitter[0]), 2), 15.5 + round(float(jitter[1]), 2)),
+        })
+    probes = []
+    for scene in scenes:
+        for d in differences:
+            kw = {**scene, **overrides}
+            probes.append(Probe(radius_left=mean_radius - d / 2, radius_right=mean_radius + d / 2, tau=tau, **kw))
+    return probes
+
+
+# --------------------------------------------------------------------------- choices
+
+
+def regions(probe: Probe, margin: float = 1.0) -> dict[str, np.ndarray]:
+    """Boolean masks ``[size, size]`` of the predicted frame, ``margin`` pixels inside edges.
+
+    ``overlap``: inside both disks; ``left`` / ``right``: inside one disk and clear of the
+    other; ``background``: clear of both.
+    """
+    c = probe.centers()[:, probe.tau]  # [2, 2]
+    grid = np.arange(probe.size, dtype=np.float64)
+    rr, cc = np.meshgrid(grid, grid, indexing="ij")
+    dist = [np.hypot(rr - c[k, 0], cc - c[k, 1]) for k in range(2)]
+    r = (probe.radius_left, probe.radius_right)
+    inside = [dist[k] <= r[k] - margin for k in range(2)]
+    outside = [dist[k] >= r[k] + margin for k in range(2)]
+    return {
+        "overlap": inside[0] & inside[1],
+        "left": inside[0] & outside[1],
+        "right": inside[1] & outside[0],
+        "background": outside[0] & outside[1],
+    }
+
+
+def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.75,
+             margin: float = 1.0) -> dict[str, np.ndarray]:
+    """Which disk is in front in each predicted frame, read from its pixels.
+
+    A pixel matches a gray level when it is within ``tolerance`` times the smallest contrast
+    between the probe's three gray levels. A frame is a valid choice of ``"right"`` (or
+    ``"left"``) when at least ``agree`` of the overlap pixels match that disk's luminance and,
+    so that no disk was dropped or repainted, at least ``agree`` of each disk's own pixels
+    match its luminance. Otherwise it is invalid, with the first reason that applies:
+    ``"failed"`` (the frame is not finite: a chain that did not converge), ``"lost_left"`` /
+    ``"lost_right"`` (that disk's visible part does not look like it), ``"mixed"`` (the
+    overlap is a blend, or split between the two).
+
+    Parameters
+    ----------
+    frames : array-like
+        ``[N, H, W]`` or ``[N, 1, H, W]`` predicted frames (a single ``[H, W]`` frame works).
+
+    Returns
+    -------
+    dict of numpy arrays, one entry per frame
+        ``choice`` (``"left"``, ``"right"`` or ``""``), ``right_front`` (1.0, 0.0 or NaN),
+        ``valid`` (bool), ``reason`` (``""`` when valid), ``weight_right`` (the mean of
+        ``(x - L) / (R - L)`` clipped to [0, 1] over the overlap: 0 is the left disk's gray,
+        1 the right one's, 0.5 an even blend; NaN for non-finite frames), ``overlap_right``
+        and ``overlap_left`` (fractions of overlap pixels matching each disk), ``left_ok``,
+        ``right_ok`` (fractions of each disk's own pixels matching its luminance).
+    """
+    x = np.asarray(frames, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 4 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 3 or x.shape[1:] != (probe.size, probe.size):
+        raise ValueError(f"classify expects frames [N, {probe.size}, {probe.size}], got shape {np.shape(frames)}")
+    L, R, B = probe.luminance_left, probe.luminance_right, probe.background
+    tol = tolerance * min(abs(L - R), abs(L - B), abs(R - B))
+    m = regions(probe, margin)
+    if m["overlap"].sum() < 4:
+        raise ValueError("the probe's overlap region is smaller than 4 pixels; increase the speeds")
+    ov = x[:, m["overlap"]]
+    frac_l = (np.abs(ov - L) < tol).mean(axis=1)
+    frac_r = (np.abs(ov - R) < tol).mean(axis=1)
+    left_ok = (np.abs(x[:, m["left"]] - L) < tol).mean(axis=1) if m["left"].any() else np.ones(len(x))
+    right_ok = (np.abs(x[:, m["right"]] - R) < tol).mean(axis=1) if m["right"].any() else np.ones(len(x))
+    finite = np.isfinite(x).all(axis=(1, 2))
+    weight = np.clip((ov - L) / (R - L), 0.0, 1.0).mean(axis=1)
+    weight[~finite] = np.nan
+
+    reason = np.full(len(x), "", dtype=object)
+    reason[frac_l < agree] = "mixed"
+    reason[frac_r >= agree] = ""
+    reason[right_ok < agree] = "lost_right"
+    reason[left_ok < agree] = "lost_left"
+    reason[~finite] = "failed"
+    valid = reason == ""
+    choice = np.where(valid, np.where(frac_r >= agree, "right", "left"), "").astype(object)
+    right_front = np.where(valid, (choice == "right").astype(float), np.nan)
+    return {"choice": choice, "right_front": right_front, "valid": valid, "reason": reason,
+            "weight_right": weight, "overlap_right": frac_r, "overlap_left": frac_l,
+            "left_ok": left_ok, "right_ok": right_ok}
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+@dataclasses.dataclass
+class Sweep:
+    """Result of :func:`run_sweep`.
+
+    Attributes
+    ----------
+    samples : pandas.DataFrame
+        One row per sample: ``probe`` (index), ``scene``, the probe's parameters
+        (:meth:`Probe.params`), ``seed``, ``sample``, ``status`` (sampler), ``iterations``,
+        and :func:`classify`'s ``choice``, ``right_front``, ``valid``, ``reason``,
+        ``weight_right``.
+    onestep : pandas.DataFrame
+        One row per probe: its parameters, ``weight_right`` of the one-step estimate
+        (``0``: left gray, ``1``: right gray) and ``blend`` (``1 - |2 w - 1|``: 0 when the
+        estimate shows one disk in front, 1 for an even mixture), ``overlap_right`` /
+        ``overlap_left`` (fractions of overlap pixels matching each disk).
+    frames : numpy.ndarray or None
+        ``[P, n, H, W]`` sampled frames when ``keep_frames`` was set.
+    onestep_frames : numpy.ndarray
+        ``[P, H, W]`` one-step estimates.
+    """
+
+    samples: "pd.DataFrame"
+    onestep: "pd.DataFrame"
+    frames: np.ndarray | None
+    onestep_frames: np.ndarray
+
+    def invalid_rate(self) -> float:
+        return float(1.0 - self.samples["valid"].mean())
+
+
+def run_sweep(denoiser: Callable, probes: Sequence[Probe], n: int = 64, seed: int = 0, *,
+              batch_size: int = 256, keep_frames: bool = False, progress: bool = False,
+              scenes: Sequence[int] | None = None, **sampler_options) -> Sweep:
+    """Sample ``n`` next frames for each probe and classify every one.
+
+    All probes' chains run together through :func:`interp.sampler.sample` (the chains of
+    probe ``p`` are rows ``p * n .. p * n + n - 1``; the seed fixes them all). The one-step
+    estimate of each probe is :func:`interp.sampler.one_step` from the same seed.
+
+    Parameters
+    ----------
+    denoiser : callable
+        ``denoiser(y, c)`` as for :func:`interp.sampler.sample` (a network from
+        :func:`interp.load`, or any blind denoiser).
+    probes : sequence of Probe
+        All with the same ``tau`` and ``size``.
+    n : int
+        Samples per probe (the paper: 64).
+    scenes : sequence of int, optional
+        A scene label per probe (default: from :func:`probe_grid`'s layout it cannot be
+        guessed, so 0 for all).
+    sampler_options
+        Passed to :func:`interp.sampler.sample` (``beta``, ``h0``, ``max_iter`` ...).
+    """
+    import pandas as pd
+    import torch
+
+    from .sampler import one_step, sample
+
+    probes = list(probes)
+    if not probes:
+        raise ValueError("run_sweep needs at least one probe")
+    if len({(p.tau, p.size) for p in probes}) != 1:
+        raise ValueError("all probes of a sweep must have the same tau and size")
+    if scenes is None:
+        scenes = [0] * len(probes)
+    if len(scenes) != len(probes):
+        raise ValueError("scenes must give one label per probe")
+    cond = torch.from_numpy(np.stack([p.conditioning() for p in probes]))
+    chunks = []
+    step = max(1, 4096 // n)  # probes per sampler call: bounds memory and shows progress
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(probes), desc="probes", unit="probe", file=sys.stderr)
+    for lo in range(0, len(probes), step):
+        part = sample(denoiser, cond[lo:lo + step], n, seed=seed + lo, batch_size=batch_size,
+                      return_info=True, warn=False, **sampler_options)
+        chunks.append(part)
+        if bar is not None:
+            bar.update(min(step, len(probes) - lo))
+    if bar is not None:
+        bar.close()
+    frames = np.concatenate([c[0][:, :, 0].numpy() for c in chunks])  # [P, n, H, W]
+    status = np.concatenate([c[1].status for c in chunks])
+    iters = np.concatenate([c[1].iterations for c in chunks])
+    est = one_step(denoiser, cond, 1, seed=seed, batch_size=batch_size)[:, 0, 0].numpy()  # [P, H, W]
+
+    rows, est_rows = [], []
+    for i, p in enumerate(probes):
+        cls = classify(frames[i], p)
+        rows.append(pd.DataFrame({
+            "probe": i, "scene": scenes[i], **p.params(), "seed": seed, "sample": np.arange(n),
+            "status": status[i], "iterations": iters[i],
+            **{k: cls[k] for k in ("choice", "right_front", "valid", "reason", "weight_right")},
+        }))
+        e = classify(est[i], p)
+        w = float(e["weight_right"][0])
+        est_rows.append({"probe": i, "scene": scenes[i], **p.params(), "seed": seed, "weight_right": w,
+                         "blend": 1.0 - abs(2.0 * w - 1.0), "overlap_right": float(e["overlap_right"][0]),
+                         "overlap_left": float(e["overlap_left"][0])})
+    table = pd.concat(rows, ignore_index=True)
+    table["valid"] = table["valid"].astype(bool)
+    return Sweep(samples=table, onestep=pd.DataFrame(est_rows), frames=frames if keep_frames else None,
+                 onestep_frames=est)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def wilson_interval(k, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion ``k / n`` (arrays broadcast)."""
+    from scipy.stats import norm
+
+    k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    z = norm.ppf(0.5 + level / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        mid = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return np.clip(mid - half, 0, 1), np.clip(mid + half, 0, 1)
+
+
+def choice_frequencies(samples: "pd.DataFrame", by: Sequence[str] = ("dr",), level: float = 0.95) -> "pd.DataFrame":
+    """Per condition: ``n`` samples, ``n_valid``, ``k_right`` (right in front), ``freq_right``
+    (among valid samples) with its Wilson interval ``ci_low`` / ``ci_high``, and
+    ``invalid_rate``."""
+    g = samples.groupby(list(by), sort=True)
+    out = g.agg(n=("valid", "size"), n_valid=("valid", "sum"), k_right=("right_front", "sum")).reset_index()
+    out["n_valid"] = out["n_valid"].astype(int)
+    out["k_right"] = out["k_right"].astype(int)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["freq_right"] = out["k_right"] / out["n_valid"].where(out["n_valid"] > 0)
+    out["ci_low"], out["ci_high"] = wilson_interval(out["k_right"], out["n_valid"], level)
+    out["invalid_rate"] = 1.0 - out["n_valid"] / out["n"]
+    return out
+
+
+@dataclasses.dataclass
+class LogisticFit:
+    """A logistic psychometric function ``P(right) = 1 / (1 + exp(-slope (dr - pse)))``.
+
+    ``slope`` (per pixel of radius difference) is the sensitivity, ``pse`` (pixels) the point
+    of subjective equality; ``*_ci`` are bootstrap percentile intervals at ``level``.
+    """
+
+    slope: float
+    pse: float
+    slope_ci: tuple[float, float]
+    pse_ci: tuple[float, float]
+    n: int
+    n_boot: int
+    level: float
+    C: float
+
+    def predict(self, dr) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.slope * (np.asarray(dr, dtype=np.float64) - self.pse)))
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, C: float) -> tuple[float, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    if y.min() == y.max():  # one class only: the slope is unidentifiable
+        return math.nan, math.nan
+    model = LogisticRegression(C=C, max_iter=1000).fit(x[:, None], y.astype(int))
+    slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
+    return slope, (-intercept / slope if slope != 0 else math.nan)
+
+
+def fit_logistic(dr, right_front, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+                 C: float = 100.0) -> LogisticFit:
+    """Fit ``P(right in front | dr)`` to binary choices by logistic regression (scikit-learn).
+
+    A weak L2 penalty (``C``; sklearn's inverse regularisation strength, summed over all
+    samples) keeps the slope finite when the choices are perfectly separated, as they are
+    for a model that always puts the larger disk in front; the slope is then a lower bound
+    set by ``C``, which the returned object records. Non-finite choices (invalid samples)
+    are dropped. The intervals come from ``n_boot`` bootstrap refits that resample choices
+    within each ``dr`` (the design is kept).
+    """
+    x = np.asarray(dr, dtype=np.float64)
+    y = np.asarray(right_front, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 2 or len(np.unique(x)) < 2:
+        raise ValueError("a logistic fit needs valid choices at two or more radius differences")
+    slope, pse = _logistic(x, y, C)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(x == v) for v in np.unique(x)]
+    boot = np.full((n_boot, 2), np.nan)
+    for b in range(n_boot):
+        idx = np.concatenate([rng.choice(g, size=len(g)) for g in groups])
+        boot[b] = _logistic(x[idx], y[idx], C)
+    q = [50 * (1 - level), 50 * (1 + level)]
+    with np.errstate(invalid="ignore"):
+        s_ci = tuple(float(v) for v in np.nanpercentile(boot[:, 0], q)) if n_boot else (math.nan, math.nan)
+        p_ci = tuple(float(v) for v in np.nanpercentile(boot[:, 1], q)) if n_boot else (math.nan, math.nan)
+    return LogisticFit(slope=slope, pse=pse, slope_ci=s_ci, pse_ci=p_ci, n=int(len(x)), n_boot=n_boot,
+                       level=level, C=C)
+
+
+def _fit_or_nan(samples: "pd.DataFrame", n_boot: int, seed: int) -> LogisticFit:
+    """:func:`fit_logistic` of a sweep table, or an all-NaN fit when its valid choices cannot
+    support one (a model whose samples are all invalid still gets a summary)."""
+    try:
+        return fit_logistic(samples["dr"], samples["right_front"], n_boot=n_boot, seed=seed)
+    except ValueError:
+        nan = (math.nan, math.nan)
+        return LogisticFit(math.nan, math.nan, nan, nan, int(samples["valid"].sum()), n_boot, 0.95, 100.0)
+
+
+def truth_probability(dr, rule: str = "deterministic") -> np.ndarray:
+    """Probability that the right disk is in front under a moving-leaves occlusion rule.
+
+    ``"deterministic"`` (the default variant): the larger disk, 1/2 for equal radii (nothing
+    tells them apart). ``"stochastic"``: the larger disk with the known probability
+    :func:`interp.leaves.p_larger_in_front` of the ``stochastic`` variant.
+    """
+    from .leaves import p_larger_in_front
+
+    dr = np.asarray(dr, dtype=np.float64)
+    if rule == "deterministic":
+        return np.where(dr > 0, 1.0, np.where(dr < 0, 0.0, 0.5))
+    if rule == "stochastic":
+        p_large = p_larger_in_front(dr)
+        return np.where(dr >= 0, p_large, 1.0 - p_large)
+    raise ValueError(f"unknown occlusion rule {rule!r}; choose 'deterministic' or 'stochastic'")
+
+
+def calibration(samples: "pd.DataFrame", rule: str = "stochastic", *, n_boot: int = 1000, seed: int = 0,
+                level: float = 0.95) -> dict:
+    """Calibration of the sampled choice frequencies against the known probability.
+
+    Per condition (``dr``), the frequency of "right in front" among valid samples is compared
+    with :func:`truth_probability`; the calibration error is the mean absolute difference
+    across conditions. Its interval comes from ``n_boot`` bootstrap resamples of the valid
+    samples within each condition.
+
+    Returns
+    -------
+    dict
+        ``error`` (mean |freq - p|), ``error_ci`` (low, high), ``max_error``, ``rule`` and
+        ``per_condition`` (a DataFrame: ``dr``, ``freq_right``, ``p_true``, ``abs_error`` ...).
+    """
+    freq = choice_frequencies(samples)
+    freq["p_true"] = truth_probability(freq["dr"], rule)
+    freq["abs_error"] = (freq["freq_right"] - freq["p_true"]).abs()
+    valid = samples[samples["valid"]]
+    rng = np.random.default_rng(seed)
+    per = [(truth_probability(float(d), rule), g["right_front"].to_numpy()) for d, g in valid.groupby("dr")]
+    errs = np.empty(n_boot)
+    for b in range(n_boot):
+        errs[b] = np.mean([abs(v[rng.integers(0, len(v), len(v))].mean() - p) for p, v in per]) if per else np.nan
+    q = [50 * (1 - level), 50 * (1 + level)]
+    ci = (math.nan, math.nan)
+    if n_boot and per:
+        ci = tuple(float(v) for v in np.percentile(errs, q))
+    # conditions without a single valid sample have no frequency: they are left out (NaN)
+    return {"error": float(freq["abs_error"].mean()), "error_ci": ci, "max_error": float(freq["abs_error"].max()),
+            "rule": rule, "level": level, "per_condition": freq}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description="Occlusion decisions of a trained moving-leaves denoiser: sample probe sequences, "
+                    "classify which disk is in front, fit a logistic psychometric curve.",
+    )
+    p.add_argument("--ckpt", required=True, type=Path, help="checkpoint of a trained denoiser (tau >= 1)")
+    p.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
+    p.add_argument("--differences", type=float, nargs="+", default=list(DEFAULT_DIFFERENCES), metavar="DR",
+                   help="radius differences right - left, in pixels (default: -4 .. 4)")
+    p.add_argument("--mean-radius", type=float, default=6.0, help="mean of the two radii (default 6 px)")
+    p.add_argument("--configs", type=positive_int, default=1,
+                   help="scenes per difference: 1 = the canonical probe, more draw luminances, "
+                        "direction and position from the seed (default 1)")
+    p.add_argument("--n", type=positive_int, default=64, help="samples per probe (default 64, as in the paper)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the scenes and the sampler (default 0)")
+    p.add_argument("--truth", choices=("deterministic", "stochastic", "none"), default="deterministic",
+                   help="occlusion rule to compare the frequencies with (default: deterministic)")
+    p.add_argument("--boot", type=nonneg_int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="chains per network call (default 256)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def summarize(sweep: Sweep, truth: str | None, n_boot: int, seed: int) -> dict:
+    """The numbers a sweep is judged by, as a JSON-ready dict (see :func:`main`)."""
+    s = sweep.samples
+    freq = choice_frequencies(s)
+    fit = _fit_or_nan(s, n_boot, seed)
+    out = {
+        "n_samples": int(len(s)), "invalid_rate": sweep.invalid_rate(),
+        "invalid_reasons": {r: int((s["reason"] == r).sum()) for r in INVALID_REASONS},
+        "logistic": fit.as_dict(),
+        "conditions": freq.to_dict(orient="records"),
+        "onestep_blend_mean": float(sweep.onestep["blend"].mean()),
+    }
+    if truth:
+        cal = calibration(s, truth, n_boot=n_boot, seed=seed)
+        out["calibration"] = {k: v for k, v in cal.items() if k != "per_condition"}
+    return out
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    from . import checkpoint
+    from .io import atomic_write
+
+    net = checkpoint.load(args.ckpt)
+    if net.predict_only:
+        raise InterpError(f"{args.ckpt} is a prediction-only network; sampling needs a denoiser")
+    if net.tau < 1:
+        raise InterpError(f"{args.ckpt} is unconditional (tau=0); occlusion probes need conditioning frames")
+    try:
+        probes = probe_grid(args.differences, mean_radius=args.mean_radius, configs=args.configs,
+                            seed=args.seed, tau=int(net.tau))
+    except ValueError as err:
+        raise InterpError(f"cannot build the probes: {err}") from None
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InterpError(f"cannot create output folder {args.out}: {err.strerror or err}") from None
+    scenes = [i // len(args.differences) for i in range(len(probes))]
+    sweep = run_sweep(net, probes, args.n, args.seed, batch_size=args.batch_size, progress=not args.quiet,
+                      scenes=scenes)
+    truth = None if args.truth == "none" else args.truth
+    summary = {"checkpoint": str(args.ckpt), "n_per_probe": args.n, "seed": args.seed,
+               **summarize(sweep, truth, args.boot, args.seed)}
+    with atomic_write(args.out / "samples.csv", "w") as f:
+        sweep.samples.to_csv(f, index=False, float_format="%.6g")
+    with atomic_write(args.out / "onestep.csv", "w") as f:
+        sweep.onestep.to_csv(f, index=False, float_format="%.6g")
+    with atomic_write(args.out / "fit.json", "w") as f:
+        json.dump(summary, f, indent=2, default=float)
+        f.write("\n")
+
+    fit = summary["logistic"]
+    print(f"{len(probes)} probes x {args.n} samples; invalid {100 * summary['invalid_rate']:.1f}%")
+    print(" dr    valid  P(right in front)  95% CI")
+    for c in summary["conditions"]:
+        fr = c["freq_right"]
+        print(f"{c['dr']:+5.1f}  {c['n_valid']:5d}  {fr:6.3f}            [{c['ci_low']:.3f}, {c['ci_high']:.3f}]")
+    print(f"logistic slope {fit['slope']:.3g} /px [{fit['slope_ci'][0]:.3g}, {fit['slope_ci'][1]:.3g}], "
+          f"PSE {fit['pse']:+.3f} px [{fit['pse_ci'][0]:+.3f}, {fit['pse_ci'][1]:+.3f}]")
+    print(f"one-step estimate: mean blend {summary['onestep_blend_mean']:.3f} (0 = a choice, 1 = an even mix)")
+    if truth:
+        cal = summary["calibration"]
+        print(f"calibration error vs the {truth} rule: {cal['error']:.3f} "
+              f"[{cal['error_ci'][0]:.3f}, {cal['error_ci'][1]:.3f}]")
+    print(f"wrote {args.out}: samples.csv, onestep.csv, fit.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main, PROG))
