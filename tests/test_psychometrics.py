@@ -47,7 +47,7 @@ def test_probe_motion_follows_the_leaves_rule_and_the_sign_convention():
     assert p.dr == 3.0
     vl, vr = p.speeds
     assert vr / vl == pytest.approx(7.5 / 4.5)  # speed is proportional to radius (1 / depth)
-    assert vl == pytest.approx(1.5 * 2.5 * 4.5 / 9)
+    assert vl == pytest.approx(2.5 * 4.5 / 9)
     c = p.centers()
     steps = np.diff(c, axis=1)  # [2, tau, 2]
     assert np.allclose(steps[0], [0, vl]) and np.allclose(steps[1], [0, -vr])  # constant velocity, towards each other
@@ -81,6 +81,7 @@ def test_probe_grid_layout():
     assert len(probes) == 9
     assert [p.dr for p in probes[:3]] == [-2.0, 0.0, 2.0]
     assert probes[0] == psy.Probe(radius_left=6.5, radius_right=4.5)  # scene 0 is the canonical probe
+    assert psy.probe_grid([0.0])[0] == psy.Probe()
     assert probes[3].direction == probes[5].direction != probes[6].direction  # scenes differ, radii vary within
     assert psy.probe_grid([-2, 0, 2], configs=3, seed=1, mean_radius=5.5) == probes  # seeded
 
