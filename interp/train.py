@@ -36,6 +36,52 @@ The checkpoint is written beside the card (``NAME.safetensors``), atomically, ev
 ``--resume`` continues exactly where a killed run stopped. A CSV log (``NAME.log.csv``) holds
 the training loss and the test-split PSNR at a few input noise levels. At the end the card's
 results section is rewritten with the final numbers.
+
+Several processes
+-----------------
+Started by ``torchrun``, the same command trains with DistributedDataParallel, one process
+per GPU (NCCL; process ``LOCAL_RANK`` of a node uses ``cuda:LOCAL_RANK``) or several CPU
+processes (gloo)::
+
+    # one machine, 4 processes
+    torchrun --nproc_per_node 4 -m interp.train models/NAME.toml [--resume] [--max-minutes M]
+
+    # two machines with 8 GPUs each: run this on both, with --node_rank 0 and --node_rank 1
+    torchrun --nnodes 2 --node_rank 0 --nproc_per_node 8 \
+        --rdzv_backend c10d --rdzv_endpoint HOST:29400 -m interp.train models/NAME.toml
+
+(``HOST`` is a machine every node can reach, usually the first node; a job scheduler's
+launcher can supply these options instead.) Without torchrun, or with ``WORLD_SIZE=1``, no
+process group is created and training is exactly the single-process run.
+
+The run follows the same recipe whatever the number of processes N:
+
+* ``batch_size`` in the card is the *global* batch and must be divisible by N. Every process
+  draws the whole global batch (windows, noise levels, noise) from the same seeded generator,
+  exactly as one process would, and trains on its own contiguous slice: rank r takes rows
+  r B/N to (r+1) B/N - 1. The random stream, and so ``--resume``, is that of the one-process
+  run, and a run can be resumed with a different N.
+* Each process averages the loss over its slice; DDP averages the gradients over the
+  processes, which gives the gradient of the mean over the global batch. The number of steps
+  and the learning-rate schedule depend only on the global batch, so they are unchanged.
+* With ``norm = "batch"`` the normalization layers pool their statistics over all processes
+  (:func:`interp.unet.share_batch_statistics`): training normalizes by the global batch's
+  statistics, as on one process, and the running variances saved for inference are the same
+  in every process.
+* Only rank 0 reads the checkpoint (its state is sent to the others), evaluates, writes the
+  log, the checkpoints and the card's results; the others wait for it where they must. Every
+  node still needs the card and the data (a ``leaves`` card generates them from its seed; an
+  ``npz`` file must be present); processes that loaded different data refuse to start.
+* A stop (SIGTERM or SIGINT in any process, or ``--max-minutes``) is agreed on by all
+  processes at the same step, in the all-reduce that also averages the logged loss; rank 0
+  then writes the checkpoint. A SIGTERM sent to torchrun reaches every process; torchrun
+  waits 30 s for them (ample for finishing a step and writing the checkpoint), then reports
+  the signal itself with a non-zero exit status. Errors in the card or the files are printed
+  once, by the first process that met them, as one line naming the process.
+
+The result equals the one-process run up to floating-point rounding (sums are taken in a
+different order), and all processes hold bit-identical weights after every step;
+``--trace-weights PREFIX`` writes a per-step hash of each process's weights to check this.
 """
 
 from __future__ import annotations
@@ -43,14 +89,17 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import datetime
 import hashlib
 import json
 import math
+import os
 import platform
 import signal
 import sys
 import time
 import tomllib
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -59,9 +108,10 @@ import torch
 from . import checkpoint as ckpt_mod
 from .cli import ArgumentParser, InterpError, run
 from .io import atomic_write
-from .unet import NORMS, UNet
+from .unet import NORMS, UNet, share_batch_statistics
 
-__all__ = ["RECIPES", "Card", "read_card", "lr_at", "train", "evaluate", "sample_noise_levels", "main"]
+__all__ = ["RECIPES", "Card", "read_card", "lr_at", "train", "evaluate", "sample_noise_levels", "weights_digest",
+           "main"]
 
 SIGMA2_MIN, SIGMA2_MAX = 1e-5, 1e2  # appendix E
 
@@ -79,7 +129,7 @@ RECIPES: dict[str, dict] = {
                   compile=False, eval_every=0.25, checkpoint_seconds=60, eval_windows=64),
 }
 _TRAIN_KEYS = {"recipe", "seed", "samples", "epochs", "batch_size", "lr", "precision", "channels_last",
-               "compile", "eval_every", "checkpoint_seconds", "eval_windows", "threads", "init"}
+               "compile", "eval_every", "checkpoint_seconds", "eval_windows", "threads", "init", "focus"}
 EVAL_PSNRS = (0.0, 20.0, 40.0)  # input PSNR levels logged during training
 ONESTEP_SIGMA = 3.0  # the sampler's initial noise: y0 = 0.5 + 3 z (section 2.3)
 
@@ -168,6 +218,11 @@ def read_card(path) -> Card:
     if init is not None and (not isinstance(init, str) or not init.endswith(".safetensors")):
         raise InterpError(f"{path}: [train] init must be the path of a checkpoint (\"NAME.safetensors\", "
                           f"relative to the card), got {init!r}")
+    focus = merged.get("focus", 0.0)
+    if isinstance(focus, bool) or not isinstance(focus, (int, float)) or not 0.0 <= focus < 1.0:
+        raise InterpError(f"{path}: [train] focus must be a number in [0, 1), got {focus!r}")
+    if focus and source != "leaves":
+        raise InterpError(f"{path}: [train] focus needs moving-leaves data ([data] source = \"leaves\")")
     if "samples" in tr and "epochs" in tr:
         raise InterpError(f"{path}: [train] give samples or epochs, not both")
     if "samples" in tr:
@@ -222,12 +277,60 @@ def load_clips(card: Card) -> tuple[torch.Tensor, torch.Tensor, dict]:
     return torch.from_numpy(np.ascontiguousarray(train)), torch.from_numpy(np.ascontiguousarray(test)), desc
 
 
-def draw_windows(clips: torch.Tensor, n: int, span: int, generator: torch.Generator) -> torch.Tensor:
-    """``n`` random windows of ``span`` consecutive frames: [n, span, H, W]."""
+def draw_windows(clips: torch.Tensor, n: int, span: int, generator: torch.Generator,
+                 focus: tuple[float, torch.Tensor] | None = None) -> torch.Tensor:
+    """``n`` random windows of ``span`` consecutive frames: [n, span, H, W].
+
+    Windows are uniform over (sequence, start). With ``focus = (fraction, events)``, each
+    window is replaced, with probability ``fraction``, by one drawn uniformly from
+    ``events`` (rows of ``(sequence, start)``, see :func:`contact_windows`). Without
+    ``focus`` the random draws are exactly those of earlier versions (resumable runs).
+    """
     N, T = clips.shape[:2]
     seq = torch.randint(N, (n,), generator=generator)
     t0 = torch.randint(T - span + 1, (n,), generator=generator)
+    if focus is not None and focus[0] > 0:
+        fraction, events = focus
+        swap = torch.rand(n, generator=generator) < fraction
+        pick = events[torch.randint(len(events), (n,), generator=generator)]
+        seq = torch.where(swap, pick[:, 0], seq)
+        t0 = torch.where(swap, pick[:, 1], t0)
     return clips[seq[:, None], t0[:, None] + torch.arange(span)]
+
+
+def contact_windows(card: Card, span: int) -> torch.Tensor:
+    """Training windows whose last frame is a first contact between the two meeting disks.
+
+    For a moving-leaves card: rows ``(i, t0)`` with ``i`` a sequence's position in the
+    training split and frames ``t0 .. t0 + span - 1`` such that the two disks that meet do
+    not overlap in frame ``t0 + span - 2`` and do in frame ``t0 + span - 1`` (the sum of
+    their radii exceeds the distance between their centres). These are the windows where
+    the network must decide, without evidence in the conditioning frames, which disk comes
+    in front (section 3.1); in the default data they are about 3% of all windows.
+    Computed from the scene parameters alone (no rendering).
+    """
+    from .leaves import LeavesConfig, _sample_scenes, split_is_test
+
+    data = card.data
+    n, seed = int(data.get("n", 100_000)), int(data.get("seed", 0))
+    cfg = LeavesConfig(variant=data.get("variant", "default"))
+    rows, row0 = [], 0
+    for lo in range(0, n, 4096):
+        m = min(4096, n - lo)
+        sc = _sample_scenes(cfg, seed, lo, m)
+        train = ~split_is_test(seed, np.arange(lo, lo + m))
+        c, r = sc["center"][train, :2], sc["radius"][train, :2]  # [m', 2, T, 2], [m', 2, T]
+        depth = r[:, 0] + r[:, 1] - np.hypot(*np.moveaxis(c[:, 0] - c[:, 1], -1, 0))  # [m', T]
+        hit = (depth[:, 1:] > 0) & (depth[:, :-1] <= 0)  # contact at frame t (index t - 1 here)
+        i, t = np.nonzero(hit)
+        t = t + 1
+        ok = t >= span - 1
+        rows.append(np.stack([i[ok] + row0, t[ok] - (span - 1)], axis=1))
+        row0 += int(train.sum())
+    events = np.concatenate(rows) if rows else np.zeros((0, 2), dtype=np.int64)
+    if len(events) == 0:
+        raise InterpError(f"{card.path}: [train] focus found no first-contact windows in the training data")
+    return torch.from_numpy(events.astype(np.int64))
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -304,6 +407,133 @@ class _Stop(Exception):
     pass
 
 
+class _PeerFailed(InterpError):
+    """Raised in a process whose run stopped because another process reported an error.
+
+    The other process prints the message; the command line exits with code 2 quietly.
+    """
+
+
+class _Processes:
+    """The processes taking part in one run, and the few things they have to agree on.
+
+    Without torchrun (no ``WORLD_SIZE`` in the environment, or ``WORLD_SIZE=1``) this is one
+    process, no process group exists, and every method is a pass-through. Under torchrun each
+    process joins the default process group (NCCL on CUDA, gloo otherwise); on CUDA it uses
+    the GPU ``cuda:LOCAL_RANK``. A group that the caller initialised is used and left open.
+    """
+
+    timeout = datetime.timedelta(hours=1)  # how long a process waits for rank 0's evaluations
+
+    def __init__(self, device: str | None):
+        self.world = int(os.environ.get("WORLD_SIZE") or 1)
+        self.rank = int(os.environ.get("RANK") or 0) if self.world > 1 else 0
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.owns_group = False
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if not dist.is_available():
+                raise InterpError("WORLD_SIZE > 1, but this torch has no torch.distributed")
+            if dev.type == "cuda":
+                dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK") or 0))
+                torch.cuda.set_device(dev)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=self.timeout)
+                self.owns_group = True
+            if dist.get_world_size() != self.world or dist.get_rank() != self.rank:
+                raise InterpError(f"the process group ({dist.get_world_size()} processes) does not match "
+                                  f"WORLD_SIZE={self.world}, RANK={self.rank}")
+        self.device = dev
+        self.main = self.rank == 0
+        self._wrapped: list = []
+
+    def wrap(self, net: torch.nn.Module) -> torch.nn.Module:
+        """``net`` itself on one process; else ``net`` in DistributedDataParallel, statistics shared."""
+        if self.world == 1:
+            return net
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        share_batch_statistics(net, dist.group.WORLD)
+        # The only buffers (running variances) are computed from shared statistics, hence equal
+        # everywhere: they need no broadcast before every forward pass.
+        ddp = DistributedDataParallel(net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                                      forward_sync_buffers=False)
+        self._wrapped.append((net, ddp))
+        return ddp
+
+    def close(self) -> None:
+        for net, _ in self._wrapped:
+            share_batch_statistics(net, None)
+        self._wrapped.clear()
+        if self.owns_group:
+            import gc
+
+            import torch.distributed as dist
+
+            # Whatever still refers to the process group (DDP's reducer, finished collectives)
+            # must be gone before it is destroyed: otherwise gloo's worker threads outlive it
+            # and can abort the interpreter at exit ("terminate called without an active exception").
+            gc.collect()
+            dist.destroy_process_group()
+            self.owns_group = False
+
+    def agree(self, error: Exception | None, fingerprint: str | None) -> None:
+        """Raise in every process if any process failed to set up, or loaded different data.
+
+        The first failing process raises its error (the command line prints it); a process
+        whose error reads differently raises its own too; the others raise :class:`_PeerFailed`,
+        so an error that every process meets (a bad card) is printed once, not once per process.
+        """
+        if self.world == 1:
+            if error is not None:
+                raise error
+            return
+        import torch.distributed as dist
+
+        reports: list = [None] * self.world
+        dist.all_gather_object(reports, (None if error is None else " ".join(str(error).split()), fingerprint))
+        failures = [(r, msg) for r, (msg, _) in enumerate(reports) if msg is not None]
+        reference = reports[0][1]
+        for r, (msg, fp) in enumerate(reports):
+            if msg is None and reference is not None and fp != reference:
+                failures.append((r, f"process {r} loaded different data than process 0 (fingerprint {fp}, "
+                                    f"not {reference}); every node needs the same data"))
+        if not failures:
+            return
+        failures.sort()
+        first_rank, first_msg = failures[0]
+        mine = dict(failures).get(self.rank)
+        if mine is not None and (self.rank == first_rank or mine != first_msg):
+            if error is not None and " ".join(str(error).split()) == mine:
+                raise error
+            raise InterpError(mine)
+        raise _PeerFailed(f"process {first_rank} failed: {first_msg}")
+
+    def fail(self, message: str):
+        """Raise an error that every process met at the same point: printed by rank 0 only."""
+        raise (InterpError if self.main else _PeerFailed)(message)
+
+    def share(self, obj):
+        """Rank 0's ``obj`` in every process (tensors in it must be on the CPU)."""
+        if self.world == 1:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def sum(self, *values) -> list[float]:
+        """Each value (a number or a 0-d tensor) summed over the processes, in one all-reduce."""
+        import torch.distributed as dist
+
+        t = torch.stack([torch.as_tensor(v, dtype=torch.float64).to(self.device).reshape(()) for v in values])
+        dist.all_reduce(t)
+        return t.tolist()
+
+
 def _initial_weights(card: Card, net: torch.nn.Module) -> dict:
     """Load the weights named by the card's ``[train] init`` into ``net`` (fine-tuning).
 
@@ -322,65 +552,146 @@ def _initial_weights(card: Card, net: torch.nn.Module) -> dict:
             "samples": old.config.get("samples")}
 
 
-def train(card_path, resume: bool = False, max_minutes: float | None = None, device: str | None = None,
-          progress: bool = True, log=print) -> dict:
-    """Train the network a model card describes; returns the final config written to the checkpoint."""
-    card = read_card(card_path)
-    tr = card.train
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if tr.get("threads"):
-        torch.set_num_threads(int(tr["threads"]))
+def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: dict, total_steps: int,
+                    log) -> dict:
+    """Where the run starts: initial weights, and the saved training state when resuming.
+
+    Read by rank 0 (the one process that owns the files) and handed to the others, so that
+    every process starts from the same state even when only rank 0 can see the checkpoint.
+    """
+    start = {"init": None, "model": None, "optim": None, "generator": None, "state": {}, "results": {},
+             "finished": None}
+    if card.train.get("init"):
+        start["init"] = _initial_weights(card, net)
+        start["model"] = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
     ckpt_path = card.checkpoint_path
-    if ckpt_path.exists() and not resume:
-        raise InterpError(f"{ckpt_path} exists: pass --resume to continue it, or delete it to start over")
-
-    train_clips, test_clips, data_desc = load_clips(card)
-    tau = card.model["tau"]
-    predict_only = card.model["predict_only"]
-    span = tau + 1
-    bs = int(tr["batch_size"])
-    if "samples" in tr:
-        total_steps = max(1, int(tr["samples"]) // bs)
-    else:
-        windows = len(train_clips) * (train_clips.shape[1] - span + 1)
-        total_steps = max(1, int(tr["epochs"]) * windows // bs)
-
-    torch.manual_seed(int(tr["seed"]))
-    net = UNet(**card.model).to(dev)
-    init = _initial_weights(card, net) if tr.get("init") else None
-    opt = torch.optim.Adam(net.parameters(), lr=float(tr["lr"]))
-    gen = torch.Generator().manual_seed(int(tr["seed"]) + 1)
-    state = {"step": 0, "wall_seconds": 0.0, "done": False, "loss_ema": None}
-    results: dict = {}
     if resume and ckpt_path.exists():
         old = ckpt_mod.read(ckpt_path)
         if old.config.get("net") != net.config():
             raise InterpError(f"{ckpt_path} holds a different network than {card.path} describes")
         if old.config.get("data", {}).get("fingerprint") != data_desc["fingerprint"]:
             raise InterpError(f"{ckpt_path} was trained on different data than {card.path} describes")
-        net.load_state_dict(old.model)
+        start["model"] = old.model
         if old.optim:
-            opt.load_state_dict(ckpt_mod.optimizer_state(old))
-        if "generator" in old.rng:
-            gen.set_state(old.rng["generator"])
-        state.update(old.config.get("train_state", {}))
-        results = old.config.get("results", {})
-        log(f"resuming {card.name} at step {state['step']} of {total_steps}")
-    if state["done"] and state["step"] >= total_steps:
+            start["optim"] = ckpt_mod.optimizer_state(old)
+        start["generator"] = old.rng.get("generator")
+        start["state"] = old.config.get("train_state", {})
+        start["results"] = old.config.get("results", {})
+        log(f"resuming {card.name} at step {start['state'].get('step', 0)} of {total_steps}")
+        if start["state"].get("done") and start["state"].get("step", 0) >= total_steps:
+            start["finished"] = old.config
+    return start
+
+
+def weights_digest(net: torch.nn.Module) -> str:
+    """``"SHA256 NORM"``: a hash of every weight and buffer's bytes, and their float64 L2 norm.
+
+    Equal hashes mean bit-identical networks (the processes of a run are checked this way);
+    the norm allows a comparison to a tolerance (a run on one process against several).
+    """
+    h = hashlib.sha256()
+    sq = 0.0
+    for name, t in sorted(net.state_dict().items()):
+        t = t.detach().to("cpu").contiguous()
+        h.update(name.encode())
+        h.update(t.numpy().tobytes())
+        sq += float(t.double().pow(2).sum())
+    return f"{h.hexdigest()} {math.sqrt(sq)!r}"
+
+
+def train(card_path, resume: bool = False, max_minutes: float | None = None, device: str | None = None,
+          progress: bool = True, log=print, on_step=None) -> dict:
+    """Train the network a model card describes; returns the final config written to the checkpoint.
+
+    Under torchrun every process calls this; see the module docstring. ``on_step(step, net)``,
+    if given, is called in every process after each optimizer step (tests use it to follow
+    the weights).
+    """
+    procs = _Processes(device)
+    try:
+        return _train(procs, card_path, resume, max_minutes, progress if procs.main else False,
+                      log if procs.main else (lambda *a, **k: None), on_step)
+    except BaseException as err:
+        if procs.owns_group:  # the frames' locals hold the DDP wrapper: let the group shut down
+            traceback.clear_frames(err.__traceback__)
+        raise
+    finally:
+        procs.close()
+
+
+def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None, progress: bool, log,
+           on_step) -> dict:
+    dev = procs.device
+    fingerprint = start = None
+    try:  # everything that can go wrong with the user's input, agreed on by all processes below
+        card = read_card(card_path)
+        tr = card.train
+        if tr.get("threads"):
+            torch.set_num_threads(int(tr["threads"]))
+        ckpt_path = card.checkpoint_path
+        if procs.main and ckpt_path.exists() and not resume:
+            raise InterpError(f"{ckpt_path} exists: pass --resume to continue it, or delete it to start over")
+        bs = int(tr["batch_size"])
+        if bs % procs.world:
+            raise InterpError(f"{card.path}: [train] batch_size = {bs} (the global batch) must be divisible "
+                              f"by the number of processes, {procs.world}")
+
+        train_clips, test_clips, data_desc = load_clips(card)
+        fingerprint = data_desc["fingerprint"]
+        focus = None
+        if tr.get("focus"):
+            events = contact_windows(card, card.model["tau"] + 1)
+            focus = (float(tr["focus"]), events)
+            data_desc["focus_windows"] = int(len(events))
+        tau = card.model["tau"]
+        predict_only = card.model["predict_only"]
+        span = tau + 1
+        if "samples" in tr:
+            total_steps = max(1, int(tr["samples"]) // bs)
+        else:
+            windows = len(train_clips) * (train_clips.shape[1] - span + 1)
+            total_steps = max(1, int(tr["epochs"]) * windows // bs)
+
+        torch.manual_seed(int(tr["seed"]))
+        net = UNet(**card.model).to(dev)
+        start = _starting_point(card, net, resume, data_desc, total_steps, log) if procs.main else None
+        error = None
+    except (InterpError, ValueError, OSError) as err:
+        error = err
+    procs.agree(error, fingerprint)
+    start = procs.share(start)
+
+    init = start["init"]
+    if start["model"] is not None:
+        net.load_state_dict(start["model"])
+    opt = torch.optim.Adam(net.parameters(), lr=float(tr["lr"]))
+    if start["optim"]:
+        opt.load_state_dict(start["optim"])
+    gen = torch.Generator().manual_seed(int(tr["seed"]) + 1)
+    if start["generator"] is not None:
+        gen.set_state(start["generator"])
+    state = {"step": 0, "wall_seconds": 0.0, "done": False, "loss_ema": None}
+    state.update(start["state"])
+    results: dict = start["results"]
+    if start["finished"] is not None:
         log(f"{card.name} is already trained ({state['step']} steps)")
-        return old.config
+        return start["finished"]
 
     use_bf16 = tr["precision"] == "bf16"
     memory_format = torch.channels_last if tr["channels_last"] else torch.contiguous_format
     net = net.to(memory_format=memory_format)
-    step_net = torch.compile(net) if tr["compile"] else net
+    step_net = procs.wrap(net)  # DistributedDataParallel under torchrun
+    step_net = torch.compile(step_net) if tr["compile"] else step_net
+    # This process's rows of every global batch: rank r of N takes rows [r B/N, (r+1) B/N).
+    lo, hi = procs.rank * bs // procs.world, (procs.rank + 1) * bs // procs.world
+    hardware = _hardware(dev) if procs.world == 1 else f"{procs.world} processes; rank 0: {_hardware(dev)}"
 
     def config(done: bool) -> dict:
         return {
             "card": card.name, "model": card.model, "recipe": tr, "data": data_desc, "init": init,
             "step": state["step"], "samples": state["step"] * bs, "total_steps": total_steps,
             "train_state": {**state, "done": done}, "results": results, "versions": _versions(),
-            "hardware": _hardware(dev),
+            "hardware": hardware, "processes": procs.world,
         }
 
     def write_checkpoint(done: bool) -> None:
@@ -389,7 +700,7 @@ def train(card_path, resume: bool = False, max_minutes: float | None = None, dev
 
     log_fields = ["step", "samples", "wall_seconds", "lr", "loss"] + \
         (["predict"] if predict_only else [f"psnr_out@{p:g}dB" for p in EVAL_PSNRS] + ["onestep"])
-    if not (resume and card.log_path.exists()):
+    if procs.main and not (resume and card.log_path.exists()):
         with atomic_write(card.log_path, "w") as f:
             csv.writer(f).writerow(log_fields)
 
@@ -411,6 +722,14 @@ def train(card_path, resume: bool = False, max_minutes: float | None = None, dev
     for sig in (signal.SIGTERM, signal.SIGINT):  # finish the step, checkpoint, then stop
         with contextlib.suppress(ValueError):  # not in the main thread: no handlers
             previous[sig] = signal.signal(sig, lambda signum, frame: stop_signal.append(signum))
+
+    def stop_reason() -> str | None:
+        if stop_signal:
+            return f"stopped by signal {signal.Signals(stop_signal[0]).name}"
+        if deadline is not None and time.monotonic() > deadline:
+            return f"stopped after {max_minutes} min"
+        return None
+
     t_start = time.monotonic()
     wall0 = state["wall_seconds"]
     try:
@@ -419,10 +738,14 @@ def train(card_path, resume: bool = False, max_minutes: float | None = None, dev
             lr = lr_at(step / total_steps, float(tr["lr"]))
             for group in opt.param_groups:
                 group["lr"] = lr
-            win = draw_windows(train_clips, bs, span, gen)
+            # Every process draws the whole global batch from the same stream (so the stream,
+            # and --resume, are those of a single-process run), then keeps its own rows.
+            win = draw_windows(train_clips, bs, span, gen, focus)
             c, x = win[:, :tau], win[:, tau:]
             sigma = sample_noise_levels(bs, gen).view(bs, 1, 1, 1)
             z = torch.randn(x.shape, generator=gen)
+            if procs.world > 1:
+                c, x, sigma, z = (t[lo:hi] for t in (c, x, sigma, z))
             c, x, sigma, z = (t.to(dev, non_blocking=True) for t in (c, x, sigma, z))
             y = x + sigma * z
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -431,14 +754,25 @@ def train(card_path, resume: bool = False, max_minutes: float | None = None, dev
                 else:
                     est = step_net(y.contiguous(memory_format=memory_format), c.contiguous(memory_format=memory_format))
             err = (est.float() - x).pow(2).flatten(1).mean(1)
-            loss = err.mean() if predict_only else (err / sigma.view(bs) ** 2).mean()  # Algorithm 1, line 7
+            # Algorithm 1, line 7, averaged over this process's rows; DDP averages the
+            # gradients over the processes, which gives the gradient of the global mean.
+            loss = err.mean() if predict_only else (err / sigma.view(-1) ** 2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             state["step"] = step + 1
-            lv = loss.item()
+            if procs.world == 1:
+                lv, stop_why = loss.item(), None
+            else:  # the global loss, and whether any process wants to stop, in one all-reduce
+                stop_why = stop_reason()
+                loss_sum, n_stop = procs.sum(loss.detach(), stop_why is not None)
+                lv = loss_sum / procs.world
+                if n_stop and stop_why is None:
+                    stop_why = "stopped because another process was told to stop"
             if not math.isfinite(lv):
-                raise InterpError(f"training diverged at step {step + 1} (loss {lv}); lower the learning rate")
+                procs.fail(f"training diverged at step {step + 1} (loss {lv}); lower the learning rate")
+            if on_step is not None:
+                on_step(state["step"], net)
             ema = state["loss_ema"]
             state["loss_ema"] = lv if ema is None else 0.98 * ema + 0.02 * lv
             state["wall_seconds"] = wall0 + time.monotonic() - t_start
@@ -448,7 +782,7 @@ def train(card_path, resume: bool = False, max_minutes: float | None = None, dev
                     bar.set_postfix(loss=f"{state['loss_ema']:.4g}",
                                     samples_s=f"{state['step'] * bs / max(1e-9, state['wall_seconds']):.0f}")
             final = state["step"] == total_steps
-            if state["step"] % eval_every == 0 or final:
+            if procs.main and (state["step"] % eval_every == 0 or final):
                 metrics = evaluate(net, test_clips, n=int(tr["eval_windows"]))
                 results = {k: round(v, 3) for k, v in metrics.items()}
                 log_row({"step": state["step"], "samples": state["step"] * bs,
@@ -456,32 +790,34 @@ def train(card_path, resume: bool = False, max_minutes: float | None = None, dev
                          "loss": round(state["loss_ema"], 6), **results})
             if final:
                 break
-            if time.monotonic() - last_ckpt > float(tr["checkpoint_seconds"]):
+            if procs.main and time.monotonic() - last_ckpt > float(tr["checkpoint_seconds"]):
                 write_checkpoint(False)
                 last_ckpt = time.monotonic()
-            if stop_signal:
-                raise _Stop(f"stopped by signal {signal.Signals(stop_signal[0]).name}")
-            if deadline is not None and time.monotonic() > deadline:
-                raise _Stop(f"stopped after {max_minutes} min")
+            if procs.world == 1:
+                stop_why = stop_reason()
+            if stop_why:
+                raise _Stop(stop_why)
     except _Stop as why:
-        write_checkpoint(False)
+        if procs.main:
+            write_checkpoint(False)
         if bar is not None:
             bar.close()
         log(f"{why} at step {state['step']} of {total_steps}; checkpoint written, continue with --resume")
-        return config(False)
+        return procs.share(config(False) if procs.main else None)  # the others wait for rank 0 here
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if bar is not None:
         bar.close()
-    net = net.to(memory_format=torch.contiguous_format)
-    log(f"evaluating on the whole test split ({len(test_clips)} sequences)")
-    results = {f"test_{k}": round(v, 3) for k, v in evaluate(net, test_clips, n=None).items()}
-    write_checkpoint(True)
-    _write_card_results(card, config(True))
-    log(f"trained {card.name}: {state['step']} steps, {state['step'] * bs} samples, "
-        f"{state['wall_seconds'] / 60:.1f} min; {json.dumps(results)}")
-    return config(True)
+    if procs.main:
+        net = net.to(memory_format=torch.contiguous_format)
+        log(f"evaluating on the whole test split ({len(test_clips)} sequences)")
+        results = {f"test_{k}": round(v, 3) for k, v in evaluate(net, test_clips, n=None).items()}
+        write_checkpoint(True)
+        _write_card_results(card, config(True))
+        log(f"trained {card.name}: {state['step']} steps, {state['step'] * bs} samples, "
+            f"{state['wall_seconds'] / 60:.1f} min; {json.dumps(results)}")
+    return procs.share(config(True) if procs.main else None)  # the others wait for rank 0 here
 
 
 RESULTS_MARKER = "# ---- results: written by `python -m interp.train`; do not edit below ----"
@@ -503,20 +839,54 @@ def _write_card_results(card: Card, cfg: dict) -> None:
         f.write(head + "\n".join(lines) + "\n")
 
 
+def _weights_trace(prefix: str):
+    """An ``on_step`` hook appending ``STEP SHA256 NORM`` lines to ``PREFIX.rankR.txt``."""
+    path = Path(f"{prefix}.rank{int(os.environ.get('RANK') or 0)}.txt")
+
+    def hook(step: int, net: torch.nn.Module) -> None:
+        with open(path, "a") as f:
+            f.write(f"{step} {weights_digest(net)}\n")
+
+    return hook
+
+
 def main(argv=None) -> int:
-    p = ArgumentParser(prog="python -m interp.train", description="Train a denoiser from a model card.")
+    p = ArgumentParser(prog="python -m interp.train", description="Train a denoiser from a model card "
+                       "(in several processes when started by torchrun; see the module docstring).")
     p.add_argument("card", help="model card (models/NAME.toml)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside the card")
     p.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present; under torchrun "
+                   "each process takes cuda:LOCAL_RANK)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--trace-weights", metavar="PREFIX", default=None,
+                   help="(debugging) after every step, each process appends the step, a SHA-256 and the norm "
+                        "of its weights to PREFIX.rankR.txt")
     args = p.parse_args(argv)
     if args.max_minutes is not None and not args.max_minutes > 0:
         raise InterpError("--max-minutes must be positive")
-    train(args.card, resume=args.resume, max_minutes=args.max_minutes, device=args.device,
-          progress=not args.quiet)
+    try:
+        train(args.card, resume=args.resume, max_minutes=args.max_minutes, device=args.device,
+              progress=not args.quiet, on_step=_weights_trace(args.trace_weights) if args.trace_weights else None)
+    except _PeerFailed:
+        return 2  # the process that met the error has printed it
+    except RuntimeError as err:
+        import torch.distributed as dist
+
+        if dist.is_available() and isinstance(err, dist.DistError):
+            first = next((ln for ln in str(err).splitlines() if ln.strip()), type(err).__name__)
+            raise InterpError(f"lost contact with the other training processes ({first.strip()})") from None
+        raise
     return 0
 
 
+def _prog() -> str:
+    """The program name in messages; under torchrun it says which process speaks."""
+    world = os.environ.get("WORLD_SIZE") or "1"
+    if world != "1":
+        return f"python -m interp.train (rank {os.environ.get('RANK', '?')} of {world})"
+    return "python -m interp.train"
+
+
 if __name__ == "__main__":
-    sys.exit(run(main, "python -m interp.train"))
+    sys.exit(run(main, _prog()))

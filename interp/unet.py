@@ -24,6 +24,11 @@ commute with positive scaling, and the normalization is one of
 
 So in eval mode f(a y, a c) = a f(y, c) for every a > 0, and by Euler's theorem
 x_hat = J_y y + J_c c (eq. 5).
+
+When training runs in several processes (``torchrun``, see :mod:`interp.train`), each holds a
+slice of the batch; :func:`share_batch_statistics` makes the ``batch`` layers compute their
+training-mode statistics over the whole batch, so the normalization and the running estimate
+are those of a single process seeing every example, and identical in every process.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["UNet", "BiasFreeBatchNorm", "NORMS"]
+__all__ = ["UNet", "BiasFreeBatchNorm", "NORMS", "share_batch_statistics"]
 
 NORMS = ("none", "batch")
 
@@ -41,6 +46,11 @@ class BiasFreeBatchNorm(nn.Module):
 
     Training mode divides by the batch's per-channel RMS (over batch and space) and updates
     the running estimate; eval mode uses the estimate, which makes the layer linear.
+
+    ``group`` (a ``torch.distributed`` process group, ``None`` by default) spreads the batch
+    over the processes of the group: the training-mode statistic is then the mean over all of
+    their examples (every process must hold the same number), and its gradient reaches the
+    inputs of every process. Set it with :func:`share_batch_statistics`.
     """
 
     def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-5):
@@ -48,15 +58,63 @@ class BiasFreeBatchNorm(nn.Module):
         self.gain = nn.Parameter(torch.ones(1, channels, 1, 1))
         self.register_buffer("running_var", torch.ones(1, channels, 1, 1))
         self.momentum, self.eps = momentum, eps
+        self.group = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            var = x.float().pow(2).mean(dim=(0, 2, 3), keepdim=True)
+            if self.group is None:
+                var = x.float().pow(2).mean(dim=(0, 2, 3), keepdim=True)
+            else:
+                var = _mean_square_over_group(x, self.group)
             with torch.no_grad():
                 self.running_var.lerp_(var.detach(), self.momentum)
         else:
             var = self.running_var
         return x * (self.gain / torch.sqrt(var + self.eps)).to(x.dtype)
+
+
+class _SumOverGroup(torch.autograd.Function):
+    """Differentiable all-reduce (sum): the backward pass sums the gradients the same way."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, group) -> torch.Tensor:
+        import torch.distributed as dist
+
+        ctx.group = group
+        out = x.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out, op=dist.ReduceOp.SUM, group=group)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return _SumOverGroup.apply(grad, ctx.group), None
+
+
+def _mean_square_over_group(x: torch.Tensor, group) -> torch.Tensor:
+    """Per-channel mean of x^2 over the batches of all processes of ``group`` (equal sizes).
+
+    The statistic depends on every process's examples, so each process's loss has a gradient
+    with respect to the other processes' activations: the backward all-reduce delivers those
+    contributions to the process that holds the activations.
+    """
+    import torch.distributed as dist
+
+    local = x.float().pow(2).sum(dim=(0, 2, 3), keepdim=True)
+    count = (x.numel() // x.shape[1]) * dist.get_world_size(group)
+    return _SumOverGroup.apply(local, group) / count
+
+
+def share_batch_statistics(net: nn.Module, group) -> nn.Module:
+    """Make every :class:`BiasFreeBatchNorm` of ``net`` pool its batch statistics over ``group``.
+
+    ``group=None`` returns the layers to per-process statistics. Every process of the group
+    must run the same training-mode forward passes in the same order, each with the same number
+    of examples (as under DistributedDataParallel). Eval mode needs no communication.
+    """
+    for m in net.modules():
+        if isinstance(m, BiasFreeBatchNorm):
+            m.group = group
+    return net
 
 
 def _norm(kind: str, channels: int) -> nn.Module:

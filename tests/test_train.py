@@ -192,3 +192,30 @@ def test_init_errors(tmp_path):
     missing = write_card(tmp_path, name="missing", samples=64, extra='init = "nowhere.safetensors"\n')
     with pytest.raises(InterpError, match="does not exist"):
         train.train(missing, progress=False, log=lambda *a: None)
+
+
+def test_focus_draws_first_contact_windows(tmp_path):
+    card = train.read_card(write_card(tmp_path, samples=64, extra="focus = 0.5\n"))
+    events = train.contact_windows(card, 3)
+    assert events.ndim == 2 and events.shape[1] == 2 and len(events) > 10
+    # every event window ends in the frame where the two meeting disks first overlap
+    from interp.leaves import generate
+
+    ds = generate(300, 0).train
+    c, r = ds.meta["center"][:, :2], ds.meta["radius"][:, :2]
+    for i, t0 in events.tolist():
+        d = np.hypot(*(c[i, 0] - c[i, 1]).T)
+        t = t0 + 2
+        assert d[t - 1] >= r[i, 0, t - 1] + r[i, 1, t - 1] and d[t] < r[i, 0, t] + r[i, 1, t]
+    clips = torch.from_numpy(ds.frames)
+    g = torch.Generator().manual_seed(0)
+    plain = train.draw_windows(clips, 4000, 3, torch.Generator().manual_seed(0))
+    focused = train.draw_windows(clips, 4000, 3, g, (0.5, events))
+    # about half of the focused windows are event windows (identified by their frames)
+    keys = {(i, t0) for i, t0 in events.tolist()}
+    frames = {k: clips[k[0], k[1]:k[1] + 3] for k in keys}
+    hits = sum(any(torch.equal(w, f) for f in frames.values()) for w in focused[:400])
+    base = sum(any(torch.equal(w, f) for f in frames.values()) for w in plain[:400])
+    assert 150 < hits < 260 and base < 60
+    with pytest.raises(InterpError, match="focus"):
+        train.read_card(write_card(tmp_path, name="bad", samples=64, extra="focus = 1.5\n"))
