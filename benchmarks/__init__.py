@@ -44,4 +44,4 @@ subset (``--only``) replaces those benchmarks' entries and keeps the others.
 This package must not import torch at import time (``__main__`` sets the environment first).
 """
 
-BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "sampler")
+BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "sampler", "jacobian")
