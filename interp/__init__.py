@@ -6,7 +6,9 @@ The public API is imported lazily, so ``python -m interp.<tool>`` starts fast:
 * :mod:`interp.leaves`, :mod:`interp.data` -- the moving-leaves dataset and clip files;
 * :mod:`interp.unet`, :mod:`interp.train` -- the bias-free U-net and Algorithm 1;
 * :func:`interp.sample`, :func:`interp.one_step` -- Algorithm 2 (:mod:`interp.sampler`);
-* :mod:`interp.psychometrics` -- occlusion probes, choice frequencies and logistic fits.
+* :mod:`interp.psychometrics` -- occlusion probes, choice frequencies and logistic fits;
+* :func:`interp.adaptive_filter`, :func:`interp.split_evidence` -- the Jacobian analyses of
+  :mod:`interp.jacobian` (adaptive filters, eq. 5 and 7).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ _LAZY = {
     "Dataset": ("interp.data", "Dataset"),
     "sample": ("interp.sampler", "sample"),
     "one_step": ("interp.sampler", "one_step"),
+    "adaptive_filter": ("interp.jacobian", "adaptive_filter"),
+    "split_evidence": ("interp.jacobian", "split_evidence"),
 }
 _SUBMODULES = {"leaves", "data", "unet", "train", "checkpoint", "cli", "io", "plotting", "figures",
-               "sampler", "onedim", "psychometrics"}
+               "sampler", "onedim", "psychometrics", "jacobian"}
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
