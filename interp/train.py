@@ -129,7 +129,8 @@ RECIPES: dict[str, dict] = {
                   compile=False, eval_every=0.25, checkpoint_seconds=60, eval_windows=64),
 }
 _TRAIN_KEYS = {"recipe", "seed", "samples", "epochs", "batch_size", "lr", "precision", "channels_last",
-               "compile", "eval_every", "checkpoint_seconds", "eval_windows", "threads", "init", "focus"}
+               "compile", "eval_every", "checkpoint_seconds", "eval_windows", "threads", "init", "focus",
+               "weight_cap"}
 EVAL_PSNRS = (0.0, 20.0, 40.0)  # input PSNR levels logged during training
 ONESTEP_SIGMA = 3.0  # the sampler's initial noise: y0 = 0.5 + 3 z (section 2.3)
 
@@ -218,6 +219,9 @@ def read_card(path) -> Card:
     if init is not None and (not isinstance(init, str) or not init.endswith(".safetensors")):
         raise InterpError(f"{path}: [train] init must be the path of a checkpoint (\"NAME.safetensors\", "
                           f"relative to the card), got {init!r}")
+    cap = merged.get("weight_cap")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or not cap > 0):
+        raise InterpError(f"{path}: [train] weight_cap must be a positive number, got {cap!r}")
     focus = merged.get("focus", 0.0)
     if isinstance(focus, bool) or not isinstance(focus, (int, float)) or not 0.0 <= focus < 1.0:
         raise InterpError(f"{path}: [train] focus must be a number in [0, 1), got {focus!r}")
@@ -638,6 +642,7 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
 
         train_clips, test_clips, data_desc = load_clips(card)
         fingerprint = data_desc["fingerprint"]
+        weight_cap = float(tr["weight_cap"]) if tr.get("weight_cap") is not None else None
         focus = None
         if tr.get("focus"):
             events = contact_windows(card, card.model["tau"] + 1)
@@ -756,7 +761,11 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
             err = (est.float() - x).pow(2).flatten(1).mean(1)
             # Algorithm 1, line 7, averaged over this process's rows; DDP averages the
             # gradients over the processes, which gives the gradient of the global mean.
-            loss = err.mean() if predict_only else (err / sigma.view(-1) ** 2).mean()
+            # weight_cap (optional) bounds the 1 / sigma^2 weight: min(1 / sigma^2, cap).
+            weight = sigma.view(-1).pow(-2)
+            if weight_cap is not None:
+                weight = weight.clamp(max=weight_cap)
+            loss = err.mean() if predict_only else (err * weight).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

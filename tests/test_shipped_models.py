@@ -1,4 +1,4 @@
-"""The shipped moving-leaves model: present, small, homogeneous, and meeting issue 3's targets."""
+"""The shipped moving-leaves models: present, small, homogeneous, and meeting issue 3's targets."""
 
 from __future__ import annotations
 
@@ -14,26 +14,31 @@ from interp.train import evaluate, read_card
 
 from conftest import REPO
 
-CARD = REPO / "models" / "leaves-tau2.toml"
-WEIGHTS = CARD.with_suffix(".safetensors")
+MODELS = ["leaves-tau2", "leaves-tau2-long"]
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def name(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def net():
-    assert WEIGHTS.exists(), "the shipped model models/leaves-tau2.safetensors is missing"
-    return interp.load(WEIGHTS)
+def net(name):
+    weights = REPO / "models" / f"{name}.safetensors"
+    assert weights.exists(), f"the shipped model {weights} is missing"
+    return interp.load(weights)
 
 
 @pytest.fixture(scope="module")
-def test_clips():
-    card = read_card(CARD)
+def test_clips(name):
+    card = read_card(REPO / "models" / f"{name}.toml")
     # the first 20000 sequences of the card's dataset hold 2000 of its test sequences
     ds = generate(20_000, seed=card.data["seed"], variant=card.data.get("variant", "default"))
     return torch.from_numpy(ds.test.frames)
 
 
-def test_size_and_config(net):
-    assert WEIGHTS.stat().st_size <= 10 * 1024 * 1024
+def test_size_and_config(name, net):
+    assert (REPO / "models" / f"{name}.safetensors").stat().st_size <= 10 * 1024 * 1024
     cfg = net.checkpoint_config
     assert net.tau == 2 and cfg["net"]["tau"] == 2
     assert cfg["train_state"]["done"], "the shipped model's training has not finished"
@@ -56,10 +61,18 @@ def test_targets_on_test_sequences(net, test_clips):
     assert m["onestep"] >= 15.0, m  # a recognisable next frame from pure noise
 
 
-def test_card_records_the_run(net):
-    raw = tomllib.loads(CARD.read_text())
+def test_card_records_the_run(name, net):
+    raw = tomllib.loads((REPO / "models" / f"{name}.toml").read_text())
     res = raw["results"]
     cfg = net.checkpoint_config
     assert res["steps"] == cfg["step"] and res["samples"] == cfg["samples"]
     for k, v in cfg["results"].items():
         assert np.isclose(res[k], v), k
+
+
+def test_fine_tuned_model_records_its_starting_weights():
+    from interp.checkpoint import file_hash
+
+    cfg = interp.load(REPO / "models" / "leaves-tau2-long.safetensors").checkpoint_config
+    assert cfg["init"]["card"] == "leaves-tau2"
+    assert cfg["init"]["sha256"] == file_hash(REPO / "models" / "leaves-tau2.safetensors")

@@ -219,3 +219,18 @@ def test_focus_draws_first_contact_windows(tmp_path):
     assert 150 < hits < 260 and base < 60
     with pytest.raises(InterpError, match="focus"):
         train.read_card(write_card(tmp_path, name="bad", samples=64, extra="focus = 1.5\n"))
+
+
+def test_weight_cap_bounds_the_low_noise_weight(tmp_path):
+    for bad in ("0", "-1", "true", "'x'"):
+        with pytest.raises(InterpError, match="weight_cap"):
+            train.read_card(write_card(tmp_path, name="bad", samples=64, extra=f"weight_cap = {bad}\n"))
+    # with a cap of 1 every weight min(1 / sigma^2, 1) is 1 except at sigma > 1: the run differs
+    # from the paper's weighting from the first step on, and still trains
+    capped = write_card(tmp_path, name="capped", samples=256, extra="weight_cap = 1.0\n")
+    plain = write_card(tmp_path, name="plain", samples=256)
+    train.train(capped, progress=False, log=lambda *a: None)
+    train.train(plain, progress=False, log=lambda *a: None)
+    a, b = read(tmp_path / "capped.safetensors"), read(tmp_path / "plain.safetensors")
+    assert any(not torch.equal(a.model[k], b.model[k]) for k in a.model)
+    assert a.config["recipe"]["weight_cap"] == 1.0
