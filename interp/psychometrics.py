@@ -84,7 +84,8 @@ LEAVES_SPEED = 2.5  # moving leaves: RMS step = 2.5 / depth pixels per frame
 #: Radius differences of the default sweep (pixels).
 DEFAULT_DIFFERENCES = (-4.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 MIN_CONTRAST = 0.2  # luminances (two disks, background) must differ by at least this
-INVALID_REASONS = ("failed", "mixed", "lost_left", "lost_right")
+INVALID_REASONS = ("failed", "mixed", "apart", "lost_left", "lost_right")
+DECISION_BAND = 2  # pixels around the lens compared with the two possible next frames
 
 
 # --------------------------------------------------------------------------- probes
@@ -328,10 +329,15 @@ def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.7
     ``overlap_margin`` inside both disks, i.e. fully covered by both) match that disk's
     luminance and, so that no disk was dropped or repainted, at least ``agree`` of each
     disk's own pixels (``disk_margin`` inside it and clear of the other) match its
-    luminance. Otherwise it is invalid, with the first reason that applies:
-    ``"failed"`` (the frame is not finite: a chain that did not converge), ``"lost_left"`` /
-    ``"lost_right"`` (that disk's visible part does not look like it), ``"mixed"`` (the
-    overlap is a blend, or split between the two).
+    luminance, and, so that the disks are where they should be, at least ``agree`` of the
+    pixels within ``DECISION_BAND`` (2) pixels of the lens (where the two possible next frames
+    differ) match the chosen future, rendered by :meth:`Probe.frames`. Otherwise the frame
+    is invalid, with the first reason that applies: ``"failed"`` (the frame is not finite: a
+    chain that did not converge), ``"lost_left"`` / ``"lost_right"`` (that disk's visible
+    part does not look like it), ``"apart"`` (the overlap shows one disk's gray but the
+    surroundings of the lens match neither future: typically the disks stopped short of
+    each other, so a disk seems in front only because the other never reached the overlap),
+    ``"mixed"`` (the overlap is a blend, or split between the two).
 
     Parameters
     ----------
@@ -346,7 +352,9 @@ def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.7
         ``(x - L) / (R - L)`` clipped to [0, 1] over the overlap: 0 is the left disk's gray,
         1 the right one's, 0.5 an even blend; NaN for non-finite frames), ``overlap_right``
         and ``overlap_left`` (fractions of overlap pixels matching each disk), ``left_ok``,
-        ``right_ok`` (fractions of each disk's own pixels matching its luminance).
+        ``right_ok`` (fractions of each disk's own pixels matching its luminance),
+        ``future_match`` (fraction of the pixels around the lens matching the future whose
+        gray fills most of the overlap).
     """
     x = np.asarray(frames, dtype=np.float64)
     if x.ndim == 2:
@@ -367,6 +375,14 @@ def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.7
     frac_r = (np.abs(ov - R) < tol).mean(axis=1)
     left_ok = (np.abs(x[:, m["left"]] - L) < tol).mean(axis=1) if m["left"].any() else np.ones(len(x))
     right_ok = (np.abs(x[:, m["right"]] - R) < tol).mean(axis=1) if m["right"].any() else np.ones(len(x))
+    # the two possible futures, compared with the sample around the lens where they differ
+    from scipy.ndimage import binary_dilation
+
+    fut_l, fut_r = probe.frames("left")[-1], probe.frames("right")[-1]
+    window = binary_dilation(np.abs(fut_l - fut_r) > 1e-6, iterations=DECISION_BAND)
+    match_l = (np.abs(x[:, window] - fut_l[window]) < tol).mean(axis=1)
+    match_r = (np.abs(x[:, window] - fut_r[window]) < tol).mean(axis=1)
+    meets = np.where(frac_r >= agree, match_r, match_l)
     finite = np.isfinite(x).all(axis=(1, 2))
     weight = np.clip((ov - L) / (R - L), 0.0, 1.0).mean(axis=1)
     weight[~finite] = np.nan
@@ -374,6 +390,7 @@ def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.7
     reason = np.full(len(x), "", dtype=object)
     reason[frac_l < agree] = "mixed"
     reason[frac_r >= agree] = ""
+    reason[meets < agree] = "apart"
     reason[right_ok < agree] = "lost_right"
     reason[left_ok < agree] = "lost_left"
     reason[~finite] = "failed"
@@ -382,7 +399,7 @@ def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.7
     right_front = np.where(valid, (choice == "right").astype(float), np.nan)
     return {"choice": choice, "right_front": right_front, "valid": valid, "reason": reason,
             "weight_right": weight, "overlap_right": frac_r, "overlap_left": frac_l,
-            "left_ok": left_ok, "right_ok": right_ok}
+            "left_ok": left_ok, "right_ok": right_ok, "future_match": meets}
 
 
 # --------------------------------------------------------------------------- sweeps

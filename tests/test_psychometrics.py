@@ -12,6 +12,7 @@ import torch
 from interp import checkpoint, figures, plotting
 from interp import psychometrics as psy
 from interp.cli import InterpError
+from interp.leaves import render
 from interp.unet import UNet
 
 from conftest import assert_one_line_error, run_cli
@@ -105,9 +106,15 @@ def test_classify_reads_the_front_disk_and_rejects_the_rest():
     no_right = left.copy()
     no_right[psy.regions(p, 0.0)["right"]] = p.luminance_left  # the right disk repainted
     failed = np.full_like(left, np.nan)
-    out = psy.classify(np.stack([blend, no_left, no_right, failed, right + 0.02]), p)
-    assert list(out["reason"]) == ["mixed", "lost_left", "lost_right", "failed", ""]
-    assert list(out["valid"]) == [False, False, False, False, True]
+    # the disks stop short: the left disk is drawn 2 px back from where it should be, so the
+    # overlap shows only the right disk, but the left disk never reaches it
+    centers = p.centers()[:, -1:].copy()[None]  # [1, 2 disks, 1 frame, 2]
+    centers[0, 0, 0] -= 3.0 * p.unit  # the left disk lags 3 px behind: a gap instead of an overlap
+    lagging = render(centers, np.array([[[5.0], [7.0]]]), np.array([[p.luminance_left, p.luminance_right]]),
+                     np.array([p.background]), np.array([[[0], [1]]]))[0, 0]
+    out = psy.classify(np.stack([blend, no_left, no_right, failed, right + 0.02, lagging]), p)
+    assert list(out["reason"]) == ["mixed", "lost_left", "lost_right", "failed", "", "apart"]
+    assert list(out["valid"]) == [False, False, False, False, True, False]
     assert np.isnan(out["right_front"][:4]).all()
     assert out["weight_right"][0] == pytest.approx(0.5, abs=1e-6)
     assert np.isnan(out["weight_right"][3])
@@ -329,8 +336,8 @@ def test_occlusion_sweep_table_and_plot(models):
 def test_occlusion_figures_are_in_the_manifest():
     specs = {s.id: s for s in figures.load_manifest()}
     for fid, analysis in [("fig03", "occlusion_example"), ("fig04", "occlusion_sweep"),
-                          ("fig11", "occlusion_example"), ("calibration", "occlusion_sweep")]:
+                          ("fig11", "occlusion_example")]:
         assert specs[fid].analysis == analysis and analysis in figures.ANALYSES
         figures.plot_function(specs[fid])
-    assert specs["calibration"].params["truth"] == "stochastic"
-    assert specs["calibration"].models == ("leaves-stochastic-tau2",)
+    assert specs["fig03"].params["dr"] == 0.0 and specs["fig11"].params["dr"] > 0
+    assert set(specs["fig04"].params["highlight"]) == {specs["fig03"].params["dr"], specs["fig11"].params["dr"]}
