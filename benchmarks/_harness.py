@@ -325,3 +325,26 @@ def render_markdown(data: dict) -> str:
             lines.append(f"- ERROR: {entry['error']}")
         lines.append("")
     return "\n".join(lines)
+
+
+#: The shipped moving-leaves model the sampler and Jacobian benchmarks time.
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "leaves-tau2.safetensors"
+
+
+def shipped_network(smoke: bool, tau: int = 2):
+    """``(network, description)``: the shipped tau = 2 model, or for a smoke run an untrained
+    ``UNet(tau, width=4)`` (seeded), so that smoke runs need no trained weights."""
+    import torch
+
+    if smoke:
+        from interp.unet import UNet
+
+        torch.manual_seed(0)
+        return UNet(tau=tau, width=4).eval(), f"untrained UNet(tau={tau}, width=4) (smoke)"
+    if not SHIPPED_MODEL.is_file():
+        raise FileNotFoundError(f"{SHIPPED_MODEL} not found: train it with `python -m interp.train models/leaves-tau2.toml`")
+    from interp import checkpoint
+
+    net = checkpoint.load(SHIPPED_MODEL)
+    cfg = net.checkpoint_config
+    return net, f"{SHIPPED_MODEL.name} (step {cfg.get('step')}, samples {cfg.get('samples')})"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._harness import Candidate, Context, PeakRSS, interleaved, row
+from ._harness import SHIPPED_MODEL as MODEL, Candidate, Context, PeakRSS, interleaved, row, shipped_network
 
 DESCRIPTION = (
     "Local linear analysis (`interp.jacobian`). `filter_1px`: `adaptive_filter` of the centre pixel "
@@ -36,21 +36,6 @@ TAU = 2
 N_SEQ = 64
 TARGET_CLI_S = 3.0
 REPO = Path(__file__).resolve().parents[1]
-MODEL = REPO / "models" / "leaves-tau2.safetensors"
-
-
-def _network(smoke: bool):
-    if smoke:
-        from interp.unet import UNet
-
-        torch.manual_seed(0)
-        return UNet(tau=TAU, width=4).eval(), "untrained UNet(tau=2, width=4) (smoke)"
-    if not MODEL.is_file():
-        raise FileNotFoundError(f"{MODEL} not found: train it with `python -m interp.train models/leaves-tau2.toml`")
-    from interp import checkpoint
-
-    net = checkpoint.load(MODEL)
-    return net, f"{MODEL.name} (step {net.checkpoint_config.get('step')})"
 
 
 def _clips(n: int, size: int) -> torch.Tensor:
@@ -107,7 +92,7 @@ def run(ctx: Context) -> dict:
     from interp.jacobian import adaptive_filter, split_evidence
 
     smoke = ctx.smoke
-    net, model_desc = _network(smoke)
+    net, model_desc = shipped_network(smoke, TAU)
     size = 16 if smoke else 32
     n_seq = 8 if smoke else N_SEQ
     clips = _clips(n_seq, size)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ._harness import Candidate, Context, interleaved, row
+from ._harness import Candidate, Context, interleaved, row, shipped_network
 
 DESCRIPTION = (
     "`interp.sampler.sample` drawing 64 samples of the next frame for one moving-leaves test "
@@ -25,7 +24,6 @@ DESCRIPTION = (
 )
 N_CHAINS = 64
 TAU = 2
-MODEL = Path(__file__).resolve().parents[1] / "models" / "leaves-tau2.safetensors"
 TARGET_OVERHEAD = 0.05
 
 
@@ -53,26 +51,12 @@ def _conditioning() -> tuple[torch.Tensor, int, int]:
     return torch.from_numpy(np.ascontiguousarray(ds.frames[i, t - TAU:t])), int(ds.meta["index"][i]), t
 
 
-def _network(smoke: bool) -> tuple[torch.nn.Module, str]:
-    if smoke:
-        from interp.unet import UNet
-
-        torch.manual_seed(0)
-        return UNet(tau=TAU, width=4).eval(), "untrained UNet(tau=2, width=4) (smoke)"
-    if not MODEL.is_file():
-        raise FileNotFoundError(f"{MODEL} not found: train it with `python -m interp.train models/leaves-tau2.toml`")
-    from interp import checkpoint
-
-    net = checkpoint.load(MODEL)
-    return net, f"{MODEL.name} (step {net.checkpoint_config.get('step')}, samples {net.checkpoint_config.get('samples')})"
-
-
 def run(ctx: Context) -> dict:
     from interp.sampler import sample
 
     repeats = 2 if ctx.smoke else 3
     max_iter = 8 if ctx.smoke else 1000
-    net, model_desc = _network(ctx.smoke)
+    net, model_desc = shipped_network(ctx.smoke, TAU)
     cond, seq, frame = _conditioning()
     timed = TimedDenoiser(net)
     log: dict[str, list] = {"batched_n64": [], "sequential_n1": []}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-NAMES = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "sampler")
+NAMES = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "sampler", "jacobian")
 
 
 def _bench(*args, timeout=120) -> subprocess.CompletedProcess:
