@@ -41,13 +41,17 @@ class Checkpoint:
         where = f"{self.path}: " if self.path else ""
         if not isinstance(net_cfg, dict) or net_cfg.get("arch") != "unet":
             raise InterpError(f"{where}config does not describe a known network (net.arch)")
-        from .unet import UNet
+        from .unet import NORMS, UNet
 
-        try:
-            net = UNet(tau=int(net_cfg["tau"]), width=int(net_cfg["width"]), norm=str(net_cfg["norm"]),
-                       predict_only=bool(net_cfg.get("predict_only", False)))
-        except (KeyError, TypeError, ValueError) as err:
-            raise InterpError(f"{where}config cannot rebuild the network: {err}") from None
+        tau, width, norm = net_cfg.get("tau"), net_cfg.get("width"), net_cfg.get("norm")
+        predict_only = net_cfg.get("predict_only", False)
+        # check before building: a tampered config must not make us allocate a huge network
+        if not _int_in(tau, 0, 10) or not _int_in(width, 1, 512) or norm not in NORMS \
+                or not isinstance(predict_only, bool):
+            raise InterpError(f"{where}config cannot rebuild the network: net = "
+                              f"{json.dumps(net_cfg, sort_keys=True, default=str)[:200]} (tau 0..10, width "
+                              f"1..512, norm one of {', '.join(NORMS)}, predict_only a boolean)")
+        net = UNet(tau=tau, width=width, norm=norm, predict_only=predict_only)
         expected = net.state_dict()
         missing = sorted(set(expected) - set(self.model))
         extra = sorted(set(self.model) - set(expected))
@@ -62,8 +66,14 @@ class Checkpoint:
                     f"{where}config does not match the weights: {k} has shape "
                     f"{tuple(self.model[k].shape)}, the config implies {tuple(v.shape)}"
                 )
+            if not self.model[k].is_floating_point():
+                raise InterpError(f"{where}weights are corrupt: {k} has dtype {self.model[k].dtype}, not a float")
         net.load_state_dict(self.model)
         return net.eval()
+
+
+def _int_in(v, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
 
 def file_hash(path, n: int = 16) -> str:
@@ -116,24 +126,35 @@ def read(path) -> Checkpoint:
         raise InterpError(f"{path} is not a checkpoint, or it is truncated (bad safetensors header)")
     try:
         header = json.loads(data[8 : 8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise InterpError(f"{path} is not a checkpoint (its header is not safetensors JSON)") from None
     if not isinstance(header, dict):
         raise InterpError(f"{path} is not a checkpoint (its header is not safetensors JSON)")
     meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise InterpError(f"{path} is not a checkpoint (its safetensors metadata is not a table of strings)")
     fmt = meta.get("format")
     if fmt is None or "config" not in meta:
         raise InterpError(f"{path} is a safetensors file but not an interp checkpoint (no interp config)")
-    if fmt not in _KNOWN_FORMATS:
-        raise InterpError(f"{path} has unknown checkpoint format {fmt!r} (this interp reads {FORMAT})")
-    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    if not isinstance(fmt, str) or fmt not in _KNOWN_FORMATS:
+        raise InterpError(f"{path} has unknown checkpoint format {str(fmt)[:80]!r} (this interp reads {FORMAT})")
+    ends = []
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        offsets = v.get("data_offsets") if isinstance(v, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+            raise InterpError(f"{path} is corrupt: tensor {str(k)[:80]!r} has no valid data_offsets")
+        ends.append(offsets[1])
     if 8 + header_len + max(ends, default=0) > len(data):
         raise InterpError(f"{path} is truncated ({len(data)} bytes, the header needs more)")
     try:
         tensors = st_load(data)
         config = json.loads(meta["config"])
-    except (SafetensorError, json.JSONDecodeError, ValueError, KeyError) as err:
-        raise InterpError(f"{path} is corrupt: {' '.join(str(err).split())}") from None
+    except (SafetensorError, json.JSONDecodeError, ValueError, KeyError, TypeError, OverflowError,
+            RecursionError, RuntimeError) as err:
+        raise InterpError(f"{path} is corrupt: {' '.join(str(err).split())[:300]}") from None
     if not isinstance(config, dict):
         raise InterpError(f"{path} is corrupt: its config is not a JSON object")
     groups: dict[str, dict] = {"model": {}, "optim": {}, "rng": {}}

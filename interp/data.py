@@ -3,7 +3,10 @@
 A dataset is ``frames``, float32 [N, T, H, W] in [0, 1], plus per-sequence metadata arrays
 (first axis N) and a JSON description of its source. On disk it is one ``.npz`` holding
 ``frames``, ``meta.<name>`` arrays and ``source`` (a JSON string); it is read with
-``allow_pickle=False``, so a file cannot run code when loaded.
+``allow_pickle=False``, so a file cannot run code when loaded. :func:`load` rejects, with a
+one-line error naming the file (and the first bad sequence), anything else: a pickle, an
+object array, a plain ``.npy``, an empty dataset, metadata whose first axis is not N, and
+frames that are not finite float32 values in [0, 1] (they are never clipped or repaired).
 
 CLI::
 
@@ -43,8 +46,9 @@ class Dataset:
         if f.dtype != np.float32:
             raise InterpError(f"frames must be float32, got {f.dtype}")
         for k, v in self.meta.items():
-            if len(v) != len(f):
-                raise InterpError(f"metadata {k!r} has {len(v)} rows for {len(f)} sequences")
+            if np.ndim(v) == 0 or len(v) != len(f):
+                raise InterpError(f"metadata {k!r} has shape {np.shape(v)}, its first axis must be the "
+                                  f"{len(f)} sequences")
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -86,36 +90,63 @@ def load(path) -> Dataset:
     """Read a dataset written by :func:`save` (never unpickles).
 
     Raises :class:`interp.cli.InterpError` with a one-line message for a missing, unreadable
-    or malformed file, or frames that are not finite float32 [N, T, H, W] in [0, 1].
+    or malformed file (a pickle, a plain ``.npy``, an object array, metadata whose first axis
+    is not the number of sequences, a source that is not a JSON object), an empty dataset, or
+    frames that are not finite float32 [N, T, H, W] in [0, 1]; the message names the file and,
+    for bad frame values, the first offending sequence.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InterpError(f"dataset file {path} does not exist")
+    if not path.is_file():
+        raise InterpError(f"dataset file {path} is not a file")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):  # a plain .npy: an array, not a dataset
+            raise InterpError(f"{path} is not an interp dataset (a single .npy array, not an .npz archive)")
+        with z:
             names = set(z.files)
             if "frames" not in names:
                 raise InterpError(f"{path} is not an interp dataset (no 'frames' array)")
-            frames = z["frames"]
-            source = json.loads(str(z["source"])) if "source" in names else {}
-            meta = {k[5:]: z[k] for k in names if k.startswith("meta.")}
+            arrays = {k: z[k] for k in sorted(names) if k in ("frames", "source") or k.startswith("meta.")}
+            for k, v in arrays.items():  # a member that is not in .npy format comes back as raw bytes
+                if not isinstance(v, np.ndarray):
+                    raise InterpError(f"{path} is not an interp dataset (its member {k!r} is not a .npy array)")
+            frames = arrays.pop("frames")
+            source = json.loads(str(arrays.pop("source")[()])) if "source" in arrays else {}
+            meta = {k[5:]: v for k, v in arrays.items()}
     except InterpError:
         raise
     except ValueError as err:
         if "pickle" in str(err).lower():
             raise InterpError(f"{path} holds pickled objects, which interp refuses to load") from None
         raise InterpError(f"{path} is not a readable dataset: {err}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, json.JSONDecodeError) as err:
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, IndexError, TypeError,
+            json.JSONDecodeError) as err:
         raise InterpError(f"{path} is not a readable dataset ({type(err).__name__}: {err})") from None
-    if frames.ndim != 4 or len(frames) == 0:
-        raise InterpError(f"{path}: frames must be a non-empty [N, T, H, W] array, got shape {frames.shape}")
+    if not isinstance(source, dict):
+        raise InterpError(f"{path} is not an interp dataset (its 'source' is not a JSON object)")
+    if frames.ndim != 4:
+        raise InterpError(f"{path}: frames must be an [N, T, H, W] array, got shape {frames.shape}")
+    if frames.size == 0:
+        raise InterpError(f"{path}: the dataset is empty (frames of shape {frames.shape})")
     if frames.dtype != np.float32:
         raise InterpError(f"{path}: frames must be float32, got {frames.dtype}")
-    if not np.isfinite(frames).all():
-        raise InterpError(f"{path}: frames contain non-finite values")
-    lo, hi = float(frames.min()), float(frames.max())
-    if lo < 0.0 or hi > 1.0:
-        raise InterpError(f"{path}: frames must lie in [0, 1], found [{lo:.3g}, {hi:.3g}]")
+    for k, v in meta.items():
+        if v.ndim == 0 or len(v) != len(frames):
+            raise InterpError(f"{path}: metadata {k!r} has shape {v.shape}, its first axis must be the "
+                              f"{len(frames)} sequences")
+    per_seq = frames.reshape(len(frames), -1)
+    bad = ~np.isfinite(per_seq).all(axis=1)
+    if bad.any():
+        raise InterpError(f"{path}: sequence {int(np.argmax(bad))} has non-finite frame values "
+                          f"({int(bad.sum())} of {len(frames)} sequences do)")
+    bad = (per_seq.min(axis=1) < 0.0) | (per_seq.max(axis=1) > 1.0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InterpError(f"{path}: frames must lie in [0, 1]; sequence {i} spans "
+                          f"[{per_seq[i].min():.3g}, {per_seq[i].max():.3g}] "
+                          f"({int(bad.sum())} of {len(frames)} sequences are outside)")
     return Dataset(frames=frames, meta=meta, source=source)
 
 

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .cli import ArgumentParser, InterpError, run
+from .cli import ArgumentParser, InterpError, run, short_repr
 from .io import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -100,10 +100,12 @@ def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> list[FigureSpec]:
     """
     import tomllib
 
+    from .io import toml_line
+
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
+        text = path.read_bytes().decode("utf-8")
+        doc = tomllib.loads(text)
     except FileNotFoundError:
         raise InterpError(f"manifest {path} not found") from None
     except IsADirectoryError:
@@ -112,13 +114,19 @@ def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> list[FigureSpec]:
         raise InterpError(f"{path}: invalid TOML: {err}") from None
     except UnicodeDecodeError as err:
         raise InterpError(f"{path}: not UTF-8 text ({err.reason})") from None
+    except OSError as err:
+        raise InterpError(f"cannot read manifest {path}: {err.strerror or err}") from None
 
     extra = sorted(set(doc) - {"figure"})
     if extra:
-        raise InterpError(f"{path}: unknown top-level key(s) {', '.join(extra)}; expected [[figure]] tables")
+        line = toml_line(text, None, extra[0]) or toml_line(text, extra[0])
+        raise InterpError(f"{path}{f', line {line}' if line else ''}: unknown top-level key(s) "
+                          f"{', '.join(map(repr, extra))}; expected [[figure]] tables")
     entries = doc.get("figure", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise InterpError(f"{path}: 'figure' must be an array of tables ([[figure]])")
+        line = toml_line(text, None, "figure") or toml_line(text, "figure")
+        raise InterpError(f"{path}{f', line {line}' if line else ''}: 'figure' must be an array of tables "
+                          "([[figure]])")
     if not entries:
         raise InterpError(f"{path}: no [[figure]] entries")
 
@@ -126,33 +134,43 @@ def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> list[FigureSpec]:
     seen_ids: set[str] = set()
     seen_outputs: dict[str, str] = {}
     for i, entry in enumerate(entries, 1):
-        where = f"{path}: figure {i}" + (f" ({entry['id']!r})" if isinstance(entry.get("id"), str) else "")
+        fid = entry.get("id")
+        label = f" ({_short(fid)})" if isinstance(fid, str) else ""
+
+        def where(key: str | None = None, i=i, label=label) -> str:
+            line = (toml_line(text, "figure", key, occurrence=i) if key else None) \
+                or toml_line(text, "figure", occurrence=i)
+            return f"{path}{f', line {line}' if line else ''}: figure {i}{label}"
+
         unknown = sorted(set(entry) - set(_FIELDS))
         if unknown:
-            raise InterpError(f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(_FIELDS)})")
+            raise InterpError(f"{where(unknown[0])}: unknown key(s) {', '.join(map(repr, unknown))} "
+                              f"(allowed: {', '.join(_FIELDS)})")
         for key, (typ, required) in _FIELDS.items():
             if key not in entry:
                 if required:
-                    raise InterpError(f"{where}: missing key {key!r}")
+                    raise InterpError(f"{where()}: missing key {key!r}")
                 continue
             if not isinstance(entry[key], typ):
-                raise InterpError(f"{where}: {key!r} must be a {_TYPE_NAMES[typ]}, got {entry[key]!r}")
+                raise InterpError(f"{where(key)}: {key!r} must be a {_TYPE_NAMES[typ]}, "
+                                  f"got {_short(entry[key])}")
         fid = entry["id"]
-        if not fid or not fid.replace("_", "").replace("-", "").isalnum():
-            raise InterpError(f"{where}: id must be letters, digits, '-' or '_', got {fid!r}")
+        if not fid or not fid.replace("_", "").replace("-", "").isalnum() or not fid.isascii():
+            raise InterpError(f"{where('id')}: id must be ASCII letters, digits, '-' or '_', got {_short(fid)}")
         if fid in seen_ids:
-            raise InterpError(f"{where}: duplicate figure id {fid!r}")
+            raise InterpError(f"{where('id')}: duplicate figure id {fid!r}")
         seen_ids.add(fid)
         models = entry.get("models", [])
         if not all(isinstance(m, str) for m in models):
-            raise InterpError(f"{where}: 'models' must be a list of strings")
+            raise InterpError(f"{where('models')}: 'models' must be a list of strings")
         outputs = entry["outputs"]
         if not outputs:
-            raise InterpError(f"{where}: 'outputs' is empty")
+            raise InterpError(f"{where('outputs')}: 'outputs' is empty")
         for name in outputs:
-            _check_output_name(name, where)
+            _check_output_name(name, where("outputs"))
             if name in seen_outputs:
-                raise InterpError(f"{where}: output {name!r} is also written by figure {seen_outputs[name]!r}")
+                raise InterpError(f"{where('outputs')}: output {name!r} is also written by figure "
+                                  f"{seen_outputs[name]!r}")
             seen_outputs[name] = fid
         specs.append(FigureSpec(
             id=fid, title=entry["title"], analysis=entry["analysis"], outputs=tuple(outputs),
@@ -165,13 +183,17 @@ def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> list[FigureSpec]:
 _TYPE_NAMES = {str: "string", list: "list", dict: "table"}
 
 
+_short = short_repr
+
+
 def _check_output_name(name, where: str) -> None:
-    if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
-        raise InterpError(f"{where}: output {name!r} must be a plain file name (no folders)")
+    if not isinstance(name, str) or not name or "\x00" in name or Path(name).name != name \
+            or name.startswith(".") or "/" in name or "\\" in name:
+        raise InterpError(f"{where}: output {_short(name)} must be a plain file name (no folders)")
     suffix = Path(name).suffix.lower()
     if suffix not in IMAGE_FORMATS and suffix not in TABLE_FORMATS:
         known = ", ".join([*IMAGE_FORMATS, *sorted(TABLE_FORMATS)])
-        raise InterpError(f"{where}: output {name!r} has an unknown format (use {known})")
+        raise InterpError(f"{where}: output {_short(name)} has an unknown format (use {known})")
 
 
 # --------------------------------------------------------------------------- analyses

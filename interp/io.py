@@ -51,3 +51,34 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def toml_line(text: str, table: str | None, key: str | None = None, occurrence: int | None = None) -> int | None:
+    """Line number (from 1) of a table header or of a key in a TOML text; None if not found.
+
+    ``table`` is a table name (``"model"``; ``None`` for the top level before any header);
+    ``occurrence`` picks the n-th ``[[table]]`` of an array of tables (from 1). With ``key``,
+    the line of ``key = ...`` inside that table; without, the line of the header. A plain
+    line scan for error messages, not a parser: it may miss keys written in unusual ways
+    (dotted keys, inline tables, multi-line strings), and then says nothing.
+    """
+    import re
+
+    header = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$")
+    key_re = None
+    if key is not None:
+        quoted = re.escape(key)
+        key_re = re.compile(rf"^\s*(?:{quoted}|\"{quoted}\"|'{quoted}')\s*=")
+    current, counts = None, {}
+    for n, line in enumerate(text.splitlines(), 1):
+        m = header.match(line)
+        if m:
+            current = m.group(1).strip().strip("\"'")
+            counts[current] = counts.get(current, 0) + 1
+            if key is None and current == table and (occurrence is None or counts[current] == occurrence):
+                return n
+            continue
+        if key_re is not None and current == table \
+                and (occurrence is None or counts.get(current, 0) == occurrence) and key_re.match(line):
+            return n
+    return None

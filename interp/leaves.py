@@ -369,6 +369,8 @@ def generate(
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if not isinstance(start, (int, np.integer)) or start < 0:
         raise ValueError(f"start must be a non-negative integer, got {start!r}")
+    if start + n > np.iinfo(np.int64).max:
+        raise ValueError(f"start + n must stay below 2**63 (sequence indices are int64), got start={start}")
     _key(seed, 0)
     frames = np.empty((n, cfg.frames, cfg.size, cfg.size), dtype=np.float32)
     parts: list[dict[str, np.ndarray]] = []

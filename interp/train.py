@@ -37,6 +37,14 @@ The checkpoint is written beside the card (``NAME.safetensors``), atomically, ev
 the training loss and the test-split PSNR at a few input noise levels. At the end the card's
 results section is rewritten with the final numbers.
 
+Interruptions. Every file is replaced atomically (written to a dot-prefixed ``.tmp`` file
+beside it, then renamed), so a run killed at any moment, even by SIGKILL, leaves the last
+complete checkpoint, log and card, never a partial one; the next start deletes the
+temporaries such a kill leaves. ``--resume`` drops the log rows written after the checkpoint
+(the resumed run logs them again), so a run killed and resumed any number of times ends with
+the weights and the log rows of an uninterrupted run, wall-clock times aside
+(tests/test_interrupt.py).
+
 Several processes
 -----------------
 Started by ``torchrun``, the same command trains with DistributedDataParallel, one process
@@ -106,8 +114,8 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt_mod
-from .cli import ArgumentParser, InterpError, run
-from .io import atomic_write
+from .cli import ArgumentParser, InterpError, run, short_repr
+from .io import atomic_write, toml_line
 from .unet import NORMS, UNet, share_batch_statistics
 
 __all__ = ["RECIPES", "Card", "read_card", "lr_at", "train", "evaluate", "sample_noise_levels", "weights_digest",
@@ -154,81 +162,146 @@ class Card:
         return self.path.with_suffix(".log.csv")
 
 
+_CARD_TABLES = ("model", "data", "train", "results")
+_MODEL_KEYS = {"tau", "width", "norm", "predict_only", "name"}
+_DATA_KEYS = {"leaves": {"source", "n", "seed", "variant"}, "npz": {"source", "path"}}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# [train] key -> (check, what it must be); recipe, init, weight_cap and focus are checked apart
+_TRAIN_CHECKS = {
+    "seed": (lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
+    "samples": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
+    "epochs": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
+    "batch_size": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
+    "lr": (lambda v: _is_number(v) and v >= 0, "a non-negative number"),
+    "precision": (lambda v: v in ("fp32", "bf16"), "'fp32' or 'bf16'"),
+    "channels_last": (lambda v: isinstance(v, bool), "true or false"),
+    "compile": (lambda v: isinstance(v, bool), "true or false"),
+    "eval_every": (lambda v: _is_number(v) and 0 < v <= 1, "a fraction of the run in (0, 1]"),
+    "checkpoint_seconds": (lambda v: _is_number(v) and v >= 0, "a non-negative number of seconds"),
+    "eval_windows": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
+    "threads": (lambda v: _is_int(v) and v >= 0, "a non-negative integer (0: torch's default)"),
+}
+
+
 def read_card(path) -> Card:
-    """Parse and check a model card; one-line :class:`InterpError` naming the file on problems."""
+    """Parse and check a model card; one-line :class:`InterpError` naming the file on problems.
+
+    The message names the file and, where the card's text shows it, the line (the TOML
+    parser's own position for syntax errors; the line of the offending key or table for
+    values and structure).
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InterpError(f"model card {path} does not exist")
+    if not path.is_file():
+        raise InterpError(f"model card {path} is not a file")
     try:
-        raw = tomllib.loads(path.read_text())
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except UnicodeDecodeError:
-        raise InterpError(f"{path}: not a text file") from None
+        raise InterpError(f"{path}: not a UTF-8 text file") from None
     except tomllib.TOMLDecodeError as err:
         raise InterpError(f"{path}: malformed TOML: {err}") from None
+    except OSError as err:
+        raise InterpError(f"cannot read model card {path}: {err.strerror or err}") from None
+
+    def bad(table: str | None, key: str | None, message: str) -> InterpError:
+        """The error, with the line of ``key`` in ``table`` (else of the table's header)."""
+        line = toml_line(text, table, key) if key is not None else None
+        header = table if table is not None else key
+        if line is None and header is not None:
+            line = toml_line(text, header)
+        return InterpError(f"{path}{f', line {line}' if line else ''}: {message}")
+
+    unknown = sorted(set(raw) - set(_CARD_TABLES))
+    if unknown:
+        raise bad(None, unknown[0], f"unknown top-level key(s) {', '.join(map(short_repr, unknown))} "
+                                    f"(a card has tables {', '.join(_CARD_TABLES)})")
+    for section in ("model", "data", "train", "results"):
+        if section in raw and not isinstance(raw[section], dict):
+            raise bad(None, section, f"{section} must be a table ([{section}]), got {type(raw[section]).__name__}")
     for section in ("model", "data"):
-        if not isinstance(raw.get(section), dict):
+        if section not in raw:
             raise InterpError(f"{path}: missing [{section}] table")
     model = dict(raw["model"])
-    unknown = set(model) - {"tau", "width", "norm", "predict_only", "name"}
+    unknown = sorted(set(model) - _MODEL_KEYS)
     if unknown:
-        raise InterpError(f"{path}: unknown key(s) in [model]: {', '.join(sorted(unknown))}")
+        raise bad("model", unknown[0], f"unknown key(s) in [model]: {', '.join(map(short_repr, unknown))}")
     tau, width = model.get("tau"), model.get("width", 64)
-    if not isinstance(tau, int) or isinstance(tau, bool) or not 0 <= tau <= 10:
-        raise InterpError(f"{path}: [model] tau must be an integer in 0..10, got {tau!r}")
-    if not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= 512:
-        raise InterpError(f"{path}: [model] width must be an integer in 1..512, got {width!r}")
+    if not _is_int(tau) or not 0 <= tau <= 10:
+        raise bad("model", "tau", f"[model] tau must be an integer in 0..10, got {short_repr(tau)}")
+    if not _is_int(width) or not 1 <= width <= 512:
+        raise bad("model", "width", f"[model] width must be an integer in 1..512, got {short_repr(width)}")
     norm = model.get("norm", "none")
-    if norm not in NORMS:
-        raise InterpError(f"{path}: [model] norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    if not isinstance(norm, str) or norm not in NORMS:
+        raise bad("model", "norm", f"[model] norm must be one of {', '.join(NORMS)}, got {short_repr(norm)}")
     predict_only = model.get("predict_only", False)
     if not isinstance(predict_only, bool) or (predict_only and tau < 1):
-        raise InterpError(f"{path}: [model] predict_only must be a boolean (and needs tau >= 1)")
+        raise bad("model", "predict_only", "[model] predict_only must be a boolean (and needs tau >= 1)")
+    if "name" in model and not isinstance(model["name"], str):
+        raise bad("model", "name", f"[model] name must be a string, got {short_repr(model['name'])}")
     model = {"tau": tau, "width": width, "norm": norm, "predict_only": predict_only}
 
     data = dict(raw["data"])
     source = data.get("source")
+    if not isinstance(source, str) or source not in _DATA_KEYS:
+        raise bad("data", "source", f"[data] source must be 'leaves' or 'npz', got {short_repr(source)}")
+    unknown = sorted(set(data) - _DATA_KEYS[source])
+    if unknown:
+        raise bad("data", unknown[0], f"unknown key(s) in [data] for source {source!r}: "
+                                      f"{', '.join(map(short_repr, unknown))} "
+                                      f"(allowed: {', '.join(sorted(_DATA_KEYS[source]))})")
     if source == "leaves":
         from .leaves import VARIANTS
 
         n = data.get("n", 100_000)
-        if not isinstance(n, int) or n < 10:
-            raise InterpError(f"{path}: [data] n must be an integer >= 10, got {n!r}")
-        if data.get("variant", "default") not in VARIANTS:
-            raise InterpError(f"{path}: [data] variant must be one of {', '.join(VARIANTS)}")
-    elif source == "npz":
-        if not isinstance(data.get("path"), str):
-            raise InterpError(f"{path}: [data] source 'npz' needs path = \"FILE.npz\"")
-    else:
-        raise InterpError(f"{path}: [data] source must be 'leaves' or 'npz', got {source!r}")
+        if not _is_int(n) or n < 10:
+            raise bad("data", "n", f"[data] n must be an integer >= 10, got {short_repr(n)}")
+        seed = data.get("seed", 0)
+        if not _is_int(seed) or not 0 <= seed < 2**63:
+            raise bad("data", "seed", f"[data] seed must be a non-negative integer, got {short_repr(seed)}")
+        variant = data.get("variant", "default")
+        if not isinstance(variant, str) or variant not in VARIANTS:
+            raise bad("data", "variant",
+                      f"[data] variant must be one of {', '.join(VARIANTS)}, got {short_repr(variant)}")
+    elif not isinstance(data.get("path"), str) or not data["path"]:
+        raise bad("data", "path" if "path" in data else None, "[data] source 'npz' needs path = \"FILE.npz\"")
 
     tr = dict(raw.get("train", {}))
-    unknown = set(tr) - _TRAIN_KEYS
+    unknown = sorted(set(tr) - _TRAIN_KEYS)
     if unknown:
-        raise InterpError(f"{path}: unknown key(s) in [train]: {', '.join(sorted(unknown))}")
+        raise bad("train", unknown[0], f"unknown key(s) in [train]: {', '.join(map(short_repr, unknown))}")
     recipe = tr.get("recipe", "cpu")
-    if recipe not in RECIPES:
-        raise InterpError(f"{path}: [train] recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+    if not isinstance(recipe, str) or recipe not in RECIPES:
+        raise bad("train", "recipe", f"[train] recipe must be one of {', '.join(RECIPES)}, got {short_repr(recipe)}")
+    for key, (ok, what) in _TRAIN_CHECKS.items():
+        if key in tr and not ok(tr[key]):
+            raise bad("train", key, f"[train] {key} must be {what}, got {short_repr(tr[key])}")
     merged = dict(RECIPES[recipe], recipe=recipe, seed=0)
     merged.update(tr)
-    if merged.get("precision") not in ("fp32", "bf16"):
-        raise InterpError(f"{path}: [train] precision must be 'fp32' or 'bf16'")
-    for key in ("batch_size", "seed"):
-        if not isinstance(merged[key], int) or merged[key] < (1 if key == "batch_size" else 0):
-            raise InterpError(f"{path}: [train] {key} must be a {'positive' if key == 'batch_size' else 'non-negative'} integer")
     init = merged.get("init")
     if init is not None and (not isinstance(init, str) or not init.endswith(".safetensors")):
-        raise InterpError(f"{path}: [train] init must be the path of a checkpoint (\"NAME.safetensors\", "
-                          f"relative to the card), got {init!r}")
+        raise bad("train", "init", f"[train] init must be the path of a checkpoint (\"NAME.safetensors\", "
+                                   f"relative to the card), got {short_repr(init)}")
     cap = merged.get("weight_cap")
-    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or not cap > 0):
-        raise InterpError(f"{path}: [train] weight_cap must be a positive number, got {cap!r}")
+    if cap is not None and (not _is_number(cap) or not cap > 0):
+        raise bad("train", "weight_cap", f"[train] weight_cap must be a positive number, got {short_repr(cap)}")
     focus = merged.get("focus", 0.0)
-    if isinstance(focus, bool) or not isinstance(focus, (int, float)) or not 0.0 <= focus < 1.0:
-        raise InterpError(f"{path}: [train] focus must be a number in [0, 1), got {focus!r}")
+    if not _is_number(focus) or not 0.0 <= focus < 1.0:
+        raise bad("train", "focus", f"[train] focus must be a number in [0, 1), got {short_repr(focus)}")
     if focus and source != "leaves":
-        raise InterpError(f"{path}: [train] focus needs moving-leaves data ([data] source = \"leaves\")")
+        raise bad("train", "focus", "[train] focus needs moving-leaves data ([data] source = \"leaves\")")
     if "samples" in tr and "epochs" in tr:
-        raise InterpError(f"{path}: [train] give samples or epochs, not both")
+        raise bad("train", "epochs", "[train] give samples or epochs, not both")
     if "samples" in tr:
         merged.pop("epochs", None)
     if "epochs" in tr:
@@ -265,15 +338,17 @@ def load_clips(card: Card) -> tuple[torch.Tensor, torch.Tensor, dict]:
         from .data import load
 
         p = Path(data["path"])
-        ds = load(p if p.is_absolute() else card.path.parent / p)
+        p = p if p.is_absolute() else card.path.parent / p
+        ds = load(p)
+    where = f"{card.path}: dataset {p}" if data["source"] == "npz" else f"{card.path}: the dataset"
     if "test" not in ds.meta:
-        raise InterpError(f"{card.path}: the dataset has no train/test split")
+        raise InterpError(f"{where} has no train/test split (no 'meta.test' array)")
     train, test = ds.train.frames, ds.test.frames
     need = card.model["tau"] + 1
     if ds.frames.shape[1] < need:
-        raise InterpError(f"{card.path}: sequences have {ds.frames.shape[1]} frames, tau={need - 1} needs {need}")
+        raise InterpError(f"{where}: sequences have {ds.frames.shape[1]} frames, tau={need - 1} needs {need}")
     if len(train) == 0 or len(test) == 0:
-        raise InterpError(f"{card.path}: the dataset's train or test split is empty")
+        raise InterpError(f"{where}: its train or test split is empty")
     h = hashlib.blake2b(digest_size=12)
     h.update(np.ascontiguousarray(ds.frames).view(np.uint8))
     desc = {**{k: v for k, v in data.items()}, "source_detail": ds.source, "fingerprint": h.hexdigest(),
@@ -418,6 +493,24 @@ class _PeerFailed(InterpError):
     """
 
 
+def _device(name: str | None) -> torch.device:
+    """The torch device a ``--device`` names (default: cuda when present); one-line errors."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise InterpError(f"--device {name!r} is not a device (use cpu, cuda or cuda:N)") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise InterpError(f"--device {name!r}: training runs on cpu or cuda, not {dev.type}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InterpError(f"--device {name!r}: this machine (or this torch build) has no CUDA device")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InterpError(f"--device {name!r}: there are only {torch.cuda.device_count()} CUDA device(s)")
+    return dev
+
+
 class _Processes:
     """The processes taking part in one run, and the few things they have to agree on.
 
@@ -432,7 +525,7 @@ class _Processes:
     def __init__(self, device: str | None):
         self.world = int(os.environ.get("WORLD_SIZE") or 1)
         self.rank = int(os.environ.get("RANK") or 0) if self.world > 1 else 0
-        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dev = _device(device)
         self.owns_group = False
         if self.world > 1:
             import torch.distributed as dist
@@ -573,8 +666,11 @@ def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: d
         old = ckpt_mod.read(ckpt_path)
         if old.config.get("net") != net.config():
             raise InterpError(f"{ckpt_path} holds a different network than {card.path} describes")
-        if old.config.get("data", {}).get("fingerprint") != data_desc["fingerprint"]:
+        old.build()  # the weights match the network (one-line error otherwise)
+        data = old.config.get("data")
+        if not isinstance(data, dict) or data.get("fingerprint") != data_desc["fingerprint"]:
             raise InterpError(f"{ckpt_path} was trained on different data than {card.path} describes")
+        _check_training_state(old, net)
         start["model"] = old.model
         if old.optim:
             start["optim"] = ckpt_mod.optimizer_state(old)
@@ -585,6 +681,67 @@ def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: d
         if start["state"].get("done") and start["state"].get("step", 0) >= total_steps:
             start["finished"] = old.config
     return start
+
+
+def _check_training_state(old: ckpt_mod.Checkpoint, net: torch.nn.Module) -> None:
+    """One-line error unless a checkpoint's training state (step, Adam, generator) is usable."""
+    where = f"{old.path} cannot be resumed:"
+    st = old.config.get("train_state", {})
+    if not isinstance(st, dict) or not _is_int(st.get("step", 0)) or st.get("step", 0) < 0 \
+            or not (st.get("loss_ema") is None or _is_number(st["loss_ema"])) \
+            or not _is_number(st.get("wall_seconds", 0.0)):
+        raise InterpError(f"{where} its train_state is corrupt")
+    if not isinstance(old.config.get("results", {}), dict):
+        raise InterpError(f"{where} its results are corrupt")
+    params = list(net.parameters())
+    for k, v in old.optim.items():
+        i, _, key = k.partition(".")
+        ok = i.isdigit() and int(i) < len(params) and key in ("step", "exp_avg", "exp_avg_sq")
+        if not ok or not v.is_floating_point() or (key != "step" and v.shape != params[int(i)].shape):
+            raise InterpError(f"{where} optimizer state optim.{k} does not fit the network")
+    if old.optim:
+        groups = old.config.get("optim_groups")
+        if not (isinstance(groups, list) and len(groups) == 1 and isinstance(groups[0], dict)
+                and groups[0].get("params") == list(range(len(params)))):
+            raise InterpError(f"{where} its optimizer parameter groups do not fit the network")
+    g = old.rng.get("generator")
+    if g is not None and (g.dtype != torch.uint8 or g.shape != torch.Generator().get_state().shape):
+        raise InterpError(f"{where} its random generator state is corrupt")
+
+
+def _repair_log(path: Path, fields: list[str], step: int) -> None:
+    """Make a resumed run's CSV log agree with its checkpoint: keep the rows up to ``step``.
+
+    Rows logged after the checkpoint was written (the run was killed before the next one)
+    are logged again by the resumed run, so they are dropped here, as is a row cut short by
+    the kill. A log that is not this run's (another header) is started afresh.
+    """
+    rows: list[list[str]] = []
+    with contextlib.suppress(OSError, UnicodeDecodeError, csv.Error):
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    keep = [fields]
+    if rows and rows[0] == fields:
+        for row in rows[1:]:
+            if len(row) != len(fields):
+                continue
+            with contextlib.suppress(ValueError):
+                if int(row[0]) <= step:
+                    keep.append(row)
+    with atomic_write(path, "w") as f:
+        csv.writer(f).writerows(keep)
+
+
+def _remove_stale_temporaries(*paths: Path) -> None:
+    """Delete what a killed writer left behind: ``.NAME.*.tmp`` files beside each path.
+
+    (:func:`interp.io.atomic_write` writes to such a file and renames it; SIGKILL between
+    the two leaves it. No reader mistakes it for the real file, but it takes space.)
+    """
+    for p in paths:
+        for tmp in p.parent.glob(f".{p.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def weights_digest(net: torch.nn.Module) -> str:
@@ -670,11 +827,15 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
     if start["model"] is not None:
         net.load_state_dict(start["model"])
     opt = torch.optim.Adam(net.parameters(), lr=float(tr["lr"]))
-    if start["optim"]:
-        opt.load_state_dict(start["optim"])
     gen = torch.Generator().manual_seed(int(tr["seed"]) + 1)
-    if start["generator"] is not None:
-        gen.set_state(start["generator"])
+    try:
+        if start["optim"]:
+            opt.load_state_dict(start["optim"])
+        if start["generator"] is not None:
+            gen.set_state(start["generator"])
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as err:
+        procs.fail(f"{card.checkpoint_path} cannot be resumed: its training state does not load "
+                   f"({type(err).__name__}: {' '.join(str(err).split())[:200]})")
     state = {"step": 0, "wall_seconds": 0.0, "done": False, "loss_ema": None}
     state.update(start["state"])
     results: dict = start["results"]
@@ -705,13 +866,27 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
 
     log_fields = ["step", "samples", "wall_seconds", "lr", "loss"] + \
         (["predict"] if predict_only else [f"psnr_out@{p:g}dB" for p in EVAL_PSNRS] + ["onestep"])
-    if procs.main and not (resume and card.log_path.exists()):
-        with atomic_write(card.log_path, "w") as f:
-            csv.writer(f).writerow(log_fields)
+    if procs.main:
+        _remove_stale_temporaries(ckpt_path, card.log_path, card.path)
+        if resume and card.log_path.exists():
+            _repair_log(card.log_path, log_fields, state["step"])
+        else:
+            with atomic_write(card.log_path, "w") as f:
+                csv.writer(f).writerow(log_fields)
 
     def log_row(row: dict) -> None:
-        with open(card.log_path, "a", newline="") as f:
-            csv.writer(f).writerow([row.get(k, "") for k in log_fields])
+        # rewrite the whole (small) file atomically: a kill never leaves half a row behind
+        try:
+            with open(card.log_path, newline="") as f:
+                old = f.read()
+        except FileNotFoundError:  # deleted during the run: start it again
+            old = ""
+        with atomic_write(card.log_path, "w") as f:
+            f.write(old)
+            writer = csv.writer(f)
+            if not old:
+                writer.writerow(log_fields)
+            writer.writerow([row.get(k, "") for k in log_fields])
 
     eval_every = max(1, int(round(float(tr["eval_every"]) * total_steps)))
     deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
