@@ -85,6 +85,7 @@ LEAVES_SPEED = 2.5  # moving leaves: RMS step = 2.5 / depth pixels per frame
 DEFAULT_DIFFERENCES = (-4.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 MIN_CONTRAST = 0.2  # luminances (two disks, background) must differ by at least this
 INVALID_REASONS = ("failed", "mixed", "apart", "lost_left", "lost_right")
+MAX_CHAINS = 1_000_000  # the CLI refuses larger sweeps up front (about a day on a 2-core CPU)
 DECISION_BAND = 2  # pixels around the lens compared with the two possible next frames
 
 
@@ -728,6 +729,10 @@ def main(argv=None) -> int:
         raise InterpError(f"{args.ckpt} is a prediction-only network; sampling needs a denoiser")
     if net.tau < 1:
         raise InterpError(f"{args.ckpt} is unconditional (tau=0); occlusion probes need conditioning frames")
+    chains = args.configs * len(args.differences) * args.n
+    if chains > MAX_CHAINS:
+        raise InterpError(f"--configs {args.configs} x {len(args.differences)} differences x --n {args.n} = "
+                          f"{chains} sampling chains; at most {MAX_CHAINS} per run")
     try:
         probes = probe_grid(args.differences, mean_radius=args.mean_radius, configs=args.configs,
                             seed=args.seed, tau=int(net.tau))

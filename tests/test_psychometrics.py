@@ -269,6 +269,7 @@ def test_cli_writes_table_and_fit(tiny_ckpt, tmp_path):
     (["--mean-radius", "1"], "cannot build the probes"),
     (["--n", "0"], "positive integer"),
     (["--truth", "maybe"], "invalid choice"),
+    (["--configs", "1000000000"], "at most"),
 ])
 def test_cli_bad_input_is_one_line(tiny_ckpt, tmp_path, args, match):
     base = {"--ckpt": str(tiny_ckpt), "--out": str(tmp_path / "o")}
