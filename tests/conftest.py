@@ -33,3 +33,20 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+def assert_main_one_line(capsys, main, prog: str, argv, *needles: str) -> None:
+    """Call a CLI's ``main`` in-process through :func:`interp.cli.run`: bad input must give exit
+    code 2 and a single stderr line naming the problem (argparse's usage errors included)."""
+    from interp.cli import run
+
+    try:
+        rc = run(main, prog, [str(a) for a in argv])
+    except SystemExit as exit:  # argparse's own usage errors
+        rc = exit.code
+    assert rc == 2
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert n.lower() in lines[0].lower(), lines[0]

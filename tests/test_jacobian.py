@@ -20,7 +20,7 @@ from interp.jacobian import (adaptive_filter, adaptive_filters, crossing_psnr, e
                              filter_centroids, full_jacobian, jacobian_spectrum, split_evidence)
 from interp.unet import UNet
 
-from conftest import REPO, assert_one_line_error, run_cli
+from conftest import REPO, assert_main_one_line, assert_one_line_error, run_cli
 
 H = W = 16
 SHIPPED = REPO / "models" / "leaves-tau2.safetensors"
@@ -477,15 +477,7 @@ def test_cli_bad_input_is_one_line_error(files, capsys, args, needle):
     argv = []
     for k, v in {**base, **dict(zip(args[::2], args[1::2]))}.items():
         argv += [k, v.format(root=files)]
-    try:
-        rc = run(jac.main, jac.PROG, argv)
-    except SystemExit as exit:  # argparse's own usage errors
-        rc = exit.code
-    assert rc == 2
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert needle.lower() in lines[0].lower(), lines[0]
+    assert_main_one_line(capsys, jac.main, jac.PROG, argv, needle)
 
 
 def test_cli_error_in_a_subprocess(files):

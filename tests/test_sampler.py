@@ -20,7 +20,7 @@ from interp import sampler
 from interp.cli import InterpError, run
 from interp.sampler import generate_recursive, one_step, sample
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_main_one_line, assert_one_line_error, run_cli
 
 
 class MixtureDenoiser:
@@ -523,15 +523,7 @@ def test_cli_bad_input_is_one_line_error(tiny, capsys, args, needle):
     given = dict(zip(args[::2], args[1::2]))
     for k, v in {**base, **given}.items():
         argv += [k, v.format(root=tiny)]
-    try:
-        rc = run(sampler.main, sampler.PROG, argv)
-    except SystemExit as exit:  # argparse's own usage errors
-        rc = exit.code
-    assert rc == 2
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert needle.lower() in lines[0].lower(), lines[0]
+    assert_main_one_line(capsys, sampler.main, sampler.PROG, argv, needle)
 
 
 def test_cli_usage_error_exit_code(tiny):
