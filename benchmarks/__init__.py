@@ -2,7 +2,7 @@
 
 ::
 
-    python -m benchmarks [--smoke] [--only NAME ...] [--out DIR] [--threads N]
+    python -m benchmarks [--smoke] [--only NAME ...] [--out DIR] [--threads N] [--device cpu|cuda]
 
 Benchmarks (one module each in this package):
 
@@ -12,8 +12,11 @@ Benchmarks (one module each in this package):
     sequences (the issue's target: at most 30 s on the 2-core CPU).
 ``train_step``
     Training samples/s of the U-net (tau 2, width 32, batch 128, 32x32) for eager fp32 (the
-    baseline), bf16 autocast, channels_last, both, and torch.compile; and the share of the
-    machine's arithmetic peak (a large matmul of the same precision, measured in the run).
+    baseline), bf16 autocast, channels_last, both, and torch.compile of fp32 and of bf16 +
+    channels_last (a failed compilation is a row with its error); the FLOPs per training sample
+    counted from the network (forward + backward, torch.utils.flop_counter); and the share of
+    the machine's arithmetic peak (a large matmul and a large convolution of the same
+    precision, measured in the same rounds).
 ``train_data_overhead``
     A training step including data loading (random windows + noise) against a step on a
     fixed pre-drawn batch (the issue's target: at most 1.05).
@@ -31,17 +34,31 @@ Benchmarks (one module each in this package):
     at a time (64 calls with n=1); network evaluations per sample, wall time per sample, and the
     sampler's own overhead share of the wall time (the denoiser wrapped in a timer; the issue's
     target: at most 5%). Smoke mode uses a tiny untrained net with a low iteration cap.
+``jacobian``
+    One adaptive filter against one forward pass; the wall time of ``python -m interp.jacobian
+    --ckpt ... --pixel center`` (target: under 3 s); the eq. 5 split by jvp against a
+    materialised Jacobian.
+``make_figures``
+    Wall time of ``python -m interp.figures`` (what ``make figures`` runs) with the shipped
+    models, against the command's start-up (``--list``); uncached against cached when the
+    command has ``--no-cache``. Smoke: fig09 only.
 
 Rules every benchmark follows: OMP_WAIT_POLICY=PASSIVE and a fixed thread count (set before
-torch is imported, in ``__main__``); warm-up calls before timing; the median of several
-repeats, with min/max and quartiles; a baseline, where there is one, is run in the same
-process interleaved with the candidates (A B A B ...), and the ratio is the median of the
-per-round ratios, so that both sides of a ratio saw the same machine load.
+torch is imported); warm-up calls before timing; the median of several repeats, with min/max
+and quartiles; a baseline, where there is one, is run in the same process interleaved with the
+candidates (A B A B ...), and the ratio is the median of the per-round ratios, so that both
+sides of a ratio saw the same machine load. Each benchmark runs in its own process
+(``benchmarks._worker``), so its peak memory is its own: each row reports the process's
+resident high-water mark during its measured calls (and on a GPU, the CUDA allocator's peak).
 
-Results go to ``DIR/results.json`` (written atomically) and ``DIR/results.md``; a run of a
-subset (``--only``) replaces those benchmarks' entries and keeps the others.
+Devices: ``--device cuda`` (the default where CUDA is present) runs the networks on the GPU,
+with bf16 autocast, channels_last and torch.compile among the training variants, timed with
+CUDA events; its results go to ``DIR/results-cuda.json`` and ``.md``, naming the GPU, beside
+the CPU results ``DIR/results.json`` and ``.md`` (written atomically). A run of a subset
+(``--only``) replaces those benchmarks' entries and keeps the others.
 
 This package must not import torch at import time (``__main__`` sets the environment first).
 """
 
-BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "sampler", "jacobian")
+BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "sampler", "jacobian",
+              "make_figures")

@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: run the benchmarks, write results.json and results.md."""
+"""``python -m benchmarks``: run the benchmarks, write the results table as JSON and Markdown."""
 
 import os
 
@@ -7,60 +7,96 @@ import os
 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import argparse  # noqa: E402
-import importlib  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
-import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from interp.cli import ArgumentParser, positive_int  # noqa: E402
 
 from . import BENCHMARKS  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+SMOKE_TIMEOUT_S = 300  # per benchmark; a full run has no limit
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    p.add_argument("--smoke", action="store_true", help="tiny sizes: finishes in seconds (for the tests)")
+def _parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: about a minute (the test suite runs this)")
     p.add_argument("--only", nargs="+", metavar="NAME", choices=BENCHMARKS,
                    help=f"run only these benchmarks ({', '.join(BENCHMARKS)})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: benchmarks/results)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=positive_int, default=2, help="torch threads (default 2)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="where the networks run (default: cuda when present, else cpu); a cuda run writes "
+                        "results-cuda.json and .md beside the CPU results")
+    return p
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = _parser()
     args = p.parse_args(argv)
-    if args.threads < 1:
-        p.error("--threads must be at least 1")
+    import torch
+
+    if args.device is None:
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: this machine (or this torch build) has no CUDA device")
     return args
+
+
+def _run_one(name: str, args, env: dict) -> dict:
+    """The entry of one benchmark, run in its own process (benchmarks._worker)."""
+    from ._harness import machine_info, now
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        result = Path(tmp) / "entry.json"
+        cmd = [sys.executable, *(f"-W{w}" for w in sys.warnoptions), "-m", "benchmarks._worker", name,
+               "--json", str(result), "--threads", str(args.threads), "--device", args.device]
+        if args.smoke:
+            cmd.append("--smoke")
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, cwd=REPO, env=env, timeout=SMOKE_TIMEOUT_S if args.smoke else None)
+            why = f"its process exited with code {proc.returncode} and wrote no results (see its output above)"
+        except subprocess.TimeoutExpired:
+            why = f"its process ran past {SMOKE_TIMEOUT_S} s and was stopped"
+        wall = round(time.perf_counter() - t0, 2)
+        try:
+            entry = json.loads(result.read_text())
+        except (OSError, ValueError):
+            entry = {"name": name, "description": "", "mode": "smoke" if args.smoke else "full", "date": now(),
+                     "device": args.device, "machine": machine_info(args.device), "rows": [], "error": why}
+    entry["process_wall_s"] = wall
+    return entry
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    # numpy's BLAS and OpenMP read these at load time; torch gets set_num_threads below.
+    # for this process and, through the environment, for each benchmark's
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
+        env[var] = os.environ[var] = str(args.threads)
 
     import torch
 
     torch.set_num_threads(args.threads)
 
-    from ._harness import Context, machine_info, now, write_results
+    from ._harness import machine_info, results_stem, write_results
 
-    ctx = Context(smoke=args.smoke, threads=args.threads)
-    machine = machine_info()
+    out = args.out.resolve()
+    stem = results_stem(args.device)
+    machine = machine_info(args.device)
     names = [n for n in BENCHMARKS if args.only is None or n in args.only]
     entries, failed = {}, []
     for name in names:
-        mod = importlib.import_module(f".{name}", __package__)
-        ctx.log(f"{name} ({'smoke' if args.smoke else 'full'})")
-        entry = {"name": name, "description": mod.DESCRIPTION, "mode": "smoke" if args.smoke else "full",
-                 "date": now(), "machine": machine_info()}
-        t0 = time.perf_counter()
-        try:
-            entry.update(mod.run(ctx))
-        except Exception as err:  # record it, run the others, exit non-zero
-            traceback.print_exc()
-            entry["error"] = f"{type(err).__name__}: {' '.join(str(err).split())}"
-            entry["rows"] = []
+        print(f"[bench] {name} ({'smoke' if args.smoke else 'full'}, {args.device})", file=sys.stderr, flush=True)
+        entry = _run_one(name, args, env)
+        if entry.get("error"):
             failed.append(name)
-        entry["wall_s"] = round(time.perf_counter() - t0, 2)
         entry["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
         cpus = entry["machine"].get("usable_cpus") or os.cpu_count() or 1
         busy = max(entry["machine"]["loadavg_at_start"][0], entry["loadavg_at_end"][0])
@@ -71,10 +107,10 @@ def main(argv=None) -> int:
                 "cores, OpenMP barriers stall and several threads can be much slower than one "
                 "(compare --threads 1).")
         entries[name] = entry
-        ctx.log(f"{name}: {entry['wall_s']:.1f} s")
+        print(f"[bench] {name}: {entry['process_wall_s']:.1f} s", file=sys.stderr, flush=True)
         # write after each benchmark, so a long run leaves its finished parts behind
-        write_results(args.out, entries, machine, BENCHMARKS)
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+        write_results(out, entries, machine, BENCHMARKS, stem)
+    print(f"wrote {out / (stem + '.json')} and {out / (stem + '.md')}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1

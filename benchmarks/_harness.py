@@ -9,7 +9,11 @@ import math
 import os
 import platform
 import resource
+import signal
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,28 +23,21 @@ import numpy as np
 FORMAT = "interp.benchmarks/1"
 
 MEMORY_NOTE = (
-    "peak_rss_mb: largest rise of the process's resident set (VmHWM after the call minus VmRSS "
-    "before it) over the measured calls; the peak is reset before each call by writing 5 to "
-    "/proc/self/clear_refs. Memory freed earlier and reused by the allocator is not counted. "
-    "Where the peak cannot be reset it falls back to the rise of ru_maxrss (0 unless the call "
-    "set a new high)."
+    "peak memory: every benchmark runs in its own process. peak_rss_mb is that process's resident-set "
+    "high-water mark (VmHWM) during the row's measured calls, reset before each call by writing 5 to "
+    "/proc/self/clear_refs; it is absolute, so it includes the interpreter, torch and the benchmark's "
+    "data. rss_rise_mb is the part the call added (VmHWM minus the resident set just before the call; "
+    "memory freed earlier and reused by the allocator is not counted). Where the peak cannot be reset "
+    "(no /proc) the process's ru_maxrss so far stands in. A row measured in a child process (a command's "
+    "wall time) reports that child's ru_maxrss (no rise). On a GPU run peak_gpu_mb is "
+    "torch.cuda.max_memory_allocated during the call (reset before it). Rows derived from a measurement "
+    "(FLOP shares, evaluation counts, quality deltas) carry the memory of the measurement they come from."
 )
 RATIO_NOTE = (
     "ratio = value / baseline value of the same metric; for measurements interleaved with "
     "their baseline it is the median of the per-round ratios (ratio_min/ratio_max: their range)."
 )
-
-
-# ------------------------------------------------------------------------------- context
-@dataclasses.dataclass
-class Context:
-    """What a benchmark gets: the mode and a logger."""
-
-    smoke: bool
-    threads: int
-
-    def log(self, msg: str) -> None:
-        print(f"[bench] {msg}", file=sys.stderr, flush=True)
+SPREAD_NOTE = "spread: min .. max over the repeats (quartiles in the JSON file)."
 
 
 # -------------------------------------------------------------------------------- memory
@@ -63,25 +60,150 @@ def _reset_peak() -> bool:
         return False
 
 
+def _maxrss_kb(who: int = resource.RUSAGE_SELF) -> int:
+    kb = resource.getrusage(who).ru_maxrss
+    return kb // 1024 if sys.platform == "darwin" else kb  # bytes on macOS, KiB on Linux
+
+
+_process_peak_kb = 0  # the highest VmHWM seen before a reset (clear_refs forgets it)
+
+
+def _note_peak(kb: int | None) -> None:
+    global _process_peak_kb
+    if kb:
+        _process_peak_kb = max(_process_peak_kb, kb)
+
+
+def process_peak_mb() -> float:
+    """Peak resident memory of this process since it started, in MB (resets included)."""
+    _note_peak(_status_kb("VmHWM"))
+    _note_peak(_maxrss_kb())
+    return _process_peak_kb / 1024.0
+
+
 class PeakRSS:
-    """Context manager: ``.mb`` is the rise of peak resident memory during the block, in MB."""
+    """Context manager: ``.mb``, the process's peak resident memory during the block, and
+    ``.rise_mb``, how far that peak rose above the resident memory before the block (MB)."""
 
     def __enter__(self) -> "PeakRSS":
+        _note_peak(_status_kb("VmHWM"))
         self.resettable = _reset_peak()
         self.rss0 = _status_kb("VmRSS") if self.resettable else None
-        self.maxrss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        self.mb = 0.0
+        self.maxrss0 = _maxrss_kb()
+        self.mb = self.rise_mb = 0.0
         return self
 
     def __exit__(self, *exc) -> None:
         hwm = _status_kb("VmHWM") if self.resettable else None
         if self.rss0 is not None and hwm is not None:
-            self.mb = max(0.0, (hwm - self.rss0) / 1024.0)
+            self.mb, self.rise_mb = hwm / 1024.0, max(0.0, (hwm - self.rss0) / 1024.0)
         else:
-            self.mb = max(0.0, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - self.maxrss0) / 1024.0)
+            maxrss = _maxrss_kb()
+            self.mb, self.rise_mb = maxrss / 1024.0, max(0.0, (maxrss - self.maxrss0) / 1024.0)
+        _note_peak(hwm)
+
+
+@dataclasses.dataclass
+class Memory:
+    """Peak memory of measured calls, MB: resident high-water mark, its rise over the resident
+    memory before the call (None for a command's own process, which starts from nothing), and
+    on a GPU run the CUDA allocator's peak."""
+
+    rss_mb: float = 0.0
+    rise_mb: float | None = 0.0
+    gpu_mb: float | None = None
+
+    def __or__(self, other: "Memory") -> "Memory":
+        """The larger of each field (the peak over both measurements)."""
+        def top(a, b):
+            return b if a is None else a if b is None else max(a, b)
+        return Memory(max(self.rss_mb, other.rss_mb), top(self.rise_mb, other.rise_mb), top(self.gpu_mb, other.gpu_mb))
 
 
 # -------------------------------------------------------------------------------- timing
+class Clock:
+    """Times one call and its peak memory.
+
+    On the CPU: the wall clock (time.perf_counter) and :class:`PeakRSS`. On a GPU run (``cuda``
+    is the ``torch.cuda`` module): CUDA events recorded on the current stream before and after
+    the call, after a synchronize, so queued work of earlier calls is not counted and the call's
+    own work is; and torch.cuda.max_memory_allocated, reset before the call.
+    """
+
+    def __init__(self, cuda=None):
+        self.cuda = cuda
+        self.gpu_peak_mb = 0.0  # the largest peak_gpu_mb measured by this clock
+
+    def sync(self) -> None:
+        if self.cuda is not None:
+            self.cuda.synchronize()
+
+    def measure(self, fn: Callable[[], object]) -> tuple[float, Memory, object]:
+        """``(seconds, memory, fn())`` of one call."""
+        cuda = self.cuda
+        with PeakRSS() as rss:
+            if cuda is None:
+                t0 = time.perf_counter()
+                out = fn()
+                seconds = time.perf_counter() - t0
+            else:
+                cuda.synchronize()
+                cuda.reset_peak_memory_stats()
+                start, end = cuda.Event(enable_timing=True), cuda.Event(enable_timing=True)
+                start.record()
+                out = fn()
+                end.record()
+                end.synchronize()
+                seconds = start.elapsed_time(end) / 1e3  # elapsed_time is in ms
+        gpu = None if cuda is None else cuda.max_memory_allocated() / 2**20
+        if gpu is not None:
+            self.gpu_peak_mb = max(self.gpu_peak_mb, gpu)
+        return seconds, Memory(rss.mb, rss.rise_mb, gpu), out
+
+
+# ------------------------------------------------------------------------------- context
+@dataclasses.dataclass
+class Context:
+    """What a benchmark gets: the mode, thread count, device, its clock and a logger."""
+
+    smoke: bool
+    threads: int
+    device: str = "cpu"  # "cpu" or "cuda"
+    clock: Clock | None = None
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            if self.device == "cuda":
+                import torch
+
+                self.clock = Clock(torch.cuda)
+            else:
+                self.clock = Clock()
+
+    @property
+    def cuda(self) -> bool:
+        return self.device == "cuda"
+
+    @property
+    def torch_device(self):
+        import torch
+
+        return torch.device(self.device)
+
+    def on_cpu(self) -> "Context":
+        """The same context with the CPU clock, for work that never touches the GPU."""
+        return dataclasses.replace(self, device="cpu", clock=Clock())
+
+    def measure(self, fn: Callable[[], object]) -> tuple[float, Memory, object]:
+        return self.clock.measure(fn)
+
+    def sync(self) -> None:
+        self.clock.sync()
+
+    def log(self, msg: str) -> None:
+        print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
 @dataclasses.dataclass
 class Candidate:
     """A callable timed as one unit of work; ``units`` is what a call produces (samples, ...)."""
@@ -94,7 +216,7 @@ class Candidate:
 @dataclasses.dataclass
 class Timings:
     seconds: dict[str, list[float]]
-    peak_mb: dict[str, float]
+    memory: dict[str, Memory]
     units: dict[str, float]
 
     def rates(self, name: str) -> np.ndarray:
@@ -105,37 +227,87 @@ class Timings:
 
 
 def interleaved(candidates: Sequence[Candidate], repeats: int, warmup: int = 1,
-                ctx: Context | None = None) -> Timings:
-    """Time the candidates round-robin (A B C A B C ...), after ``warmup`` untimed rounds."""
+                ctx: Context | None = None, log: bool = True) -> Timings:
+    """Time the candidates round-robin (A B C A B C ...), after ``warmup`` untimed rounds,
+    with the context's clock (the CPU clock without a context)."""
+    clock = ctx.clock if ctx is not None else Clock()
     for _ in range(warmup):
         for c in candidates:
             c.fn()
+    clock.sync()
     seconds = {c.name: [] for c in candidates}
-    peak = {c.name: 0.0 for c in candidates}
+    memory = {c.name: Memory() for c in candidates}
     for r in range(repeats):
         for c in candidates:
-            with PeakRSS() as mem:
-                t0 = time.perf_counter()
-                c.fn()
-                dt = time.perf_counter() - t0
+            dt, mem, _ = clock.measure(c.fn)
             seconds[c.name].append(dt)
-            peak[c.name] = max(peak[c.name], mem.mb)
-        if ctx is not None:
+            memory[c.name] = memory[c.name] | mem
+        if ctx is not None and log:
             ctx.log("  round %d/%d: %s" % (r + 1, repeats, ", ".join(
                 f"{c.name} {seconds[c.name][-1]:.3g}s" for c in candidates)))
-    return Timings(seconds, peak, {c.name: c.units for c in candidates})
+    return Timings(seconds, memory, {c.name: c.units for c in candidates})
 
 
+# ------------------------------------------------------------------------ child processes
+@dataclasses.dataclass
+class ChildRun:
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_child(cmd: Sequence[str], *, cwd=None, env=None, timeout: float | None = None) -> ChildRun:
+    """Run a command; its wall time and its own peak resident memory (ru_maxrss from wait4).
+
+    Output goes to temporary files (no pipe to fill). On timeout the child is killed (SIGKILL,
+    by its pid) and TimeoutError is raised.
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        reaped: dict = {}
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(map(str, cmd)), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err)
+
+        def reap():
+            _, status, usage = os.wait4(proc.pid, 0)
+            reaped.update(t=time.perf_counter(), status=status, usage=usage)
+
+        waiter = threading.Thread(target=reap, daemon=True)
+        waiter.start()
+        waiter.join(timeout)
+        if waiter.is_alive():  # not reaped yet, so the pid is still this child's
+            os.kill(proc.pid, signal.SIGKILL)
+            waiter.join()
+            proc.returncode = os.waitstatus_to_exitcode(reaped["status"])
+            raise TimeoutError(f"{' '.join(map(str, cmd[:4]))} ... ran past {timeout:g} s")
+        proc.returncode = os.waitstatus_to_exitcode(reaped["status"])  # Popen must not wait again
+        kb = reaped["usage"].ru_maxrss // (1024 if sys.platform == "darwin" else 1)
+        out.seek(0)
+        err.seek(0)
+        return ChildRun(reaped["t"] - t0, kb / 1024.0, proc.returncode, out.read(), err.read())
+
+
+# -------------------------------------------------------------------------------- rows
 def spread(values) -> dict:
-    """median, min, max, quartiles and count of a sample."""
+    """median, min, max, quartiles, spread (max - min) and count of a sample."""
     v = np.asarray(values, dtype=np.float64)
     q1, med, q3 = np.percentile(v, [25, 50, 75])
     return {"median": float(med), "min": float(v.min()), "max": float(v.max()),
-            "q1": float(q1), "q3": float(q3), "repeats": int(v.size)}
+            "q1": float(q1), "q3": float(q3), "spread": float(v.max() - v.min()), "repeats": int(v.size)}
+
+
+def _memory_fields(mem: Memory | None) -> dict:
+    if mem is None:
+        return {"peak_rss_mb": None, "rss_rise_mb": None, "peak_gpu_mb": None}
+    def mb(x):
+        return None if x is None else round(float(x), 1)
+    return {"peak_rss_mb": mb(mem.rss_mb), "rss_rise_mb": mb(mem.rise_mb), "peak_gpu_mb": mb(mem.gpu_mb)}
 
 
 def row(name: str, metric: str, unit: str, values, *, baseline: str | None = None,
-        baseline_values=None, ratio: float | None = None, peak_mb: float | None = None,
+        baseline_values=None, ratio: float | None = None, mem: Memory | None = None,
         note: str = "", target: float | None = None, meets_target: bool | None = None,
         **extra) -> dict:
     """One result: ``value`` is the median of ``values`` (a number or a sample).
@@ -148,8 +320,7 @@ def row(name: str, metric: str, unit: str, values, *, baseline: str | None = Non
     s = spread(vals)
     out = {"name": name, "metric": metric, "value": s["median"], "unit": unit, **s,
            "baseline": baseline, "ratio": None, "ratio_min": None, "ratio_max": None,
-           "peak_rss_mb": None if peak_mb is None else round(float(peak_mb), 1),
-           "target": target, "meets_target": meets_target, "note": note}
+           **_memory_fields(mem), "target": target, "meets_target": meets_target, "note": note}
     if ratio is not None:
         out["ratio"] = float(ratio)
     elif baseline_values is not None:
@@ -157,6 +328,21 @@ def row(name: str, metric: str, unit: str, values, *, baseline: str | None = Non
         per_round = vals / b if b.size == vals.size else np.atleast_1d(s["median"] / np.median(b))
         out["ratio"] = float(np.median(per_round))
         out["ratio_min"], out["ratio_max"] = float(per_round.min()), float(per_round.max())
+    if extra:
+        out["extra"] = extra
+    return out
+
+
+def error_row(name: str, metric: str, unit: str, error: BaseException | str, *, note: str = "",
+              mem: Memory | None = None, **extra) -> dict:
+    """A measurement that could not be made (e.g. torch.compile without a working compiler):
+    it stays in the table, with the one-line error in place of numbers."""
+    if isinstance(error, BaseException):
+        error = f"{type(error).__name__}: {error}"
+    out = {"name": name, "metric": metric, "value": None, "unit": unit, "median": None, "min": None,
+           "max": None, "q1": None, "q3": None, "spread": None, "repeats": 0, "baseline": None,
+           "ratio": None, "ratio_min": None, "ratio_max": None, **_memory_fields(mem), "target": None,
+           "meets_target": None, "note": note, "error": " ".join(str(error).split())[:500]}
     if extra:
         out["extra"] = extra
     return out
@@ -176,7 +362,19 @@ def _cpuinfo() -> tuple[str, list[str]]:
     return model, flags
 
 
-def machine_info() -> dict:
+def gpu_info() -> dict | None:
+    """Name, compute capability, memory and CUDA version of the GPU a ``cuda`` run uses."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(0)
+    return {"name": torch.cuda.get_device_name(0), "capability": ".".join(map(str, (props.major, props.minor))),
+            "memory_gb": round(props.total_memory / 2**30, 1), "count": torch.cuda.device_count(),
+            "cuda": torch.version.cuda}
+
+
+def machine_info(device: str = "cpu") -> dict:
     import torch
 
     model, flags = _cpuinfo()
@@ -191,7 +389,8 @@ def machine_info() -> dict:
         affinity = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         affinity = None
-    return {
+    info = {
+        "device": device,
         "cpu_model": model,
         "cpu_flags": [f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
                       if f in flags],
@@ -207,6 +406,20 @@ def machine_info() -> dict:
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+    if device == "cuda":
+        info["gpu"] = gpu_info()
+    return info
+
+
+def hardware(machine: dict) -> str:
+    """The hardware of a run in words: the GPU (for a cuda run) and the CPU."""
+    cpu = (f"{machine.get('cpu_model')} ({machine.get('usable_cpus')} usable CPUs, flags "
+           f"{', '.join(machine.get('cpu_flags', []))})")
+    gpu = machine.get("gpu")
+    if machine.get("device") == "cuda" and gpu:
+        return (f"GPU {gpu['name']} (compute capability {gpu['capability']}, {gpu['memory_gb']} GB, CUDA "
+                f"{gpu['cuda']}), host CPU {cpu}")
+    return cpu
 
 
 def now() -> str:
@@ -214,6 +427,11 @@ def now() -> str:
 
 
 # -------------------------------------------------------------------------------- output
+def results_stem(device: str) -> str:
+    """``results`` for CPU runs, ``results-cuda`` for GPU runs: the two never overwrite each other."""
+    return "results" if device == "cpu" else f"results-{device}"
+
+
 def _finite_or_none(x):
     if isinstance(x, float) and not math.isfinite(x):
         return None
@@ -242,23 +460,25 @@ def load_results(path: Path) -> dict:
     return data if data.get("format") == FORMAT and isinstance(data.get("benchmarks"), dict) else {}
 
 
-def write_results(out_dir: Path, entries: dict[str, dict], machine: dict, order: Sequence[str]) -> dict:
-    """Merge ``entries`` into ``out_dir/results.json`` (atomically) and rewrite ``results.md``."""
+def write_results(out_dir: Path, entries: dict[str, dict], machine: dict, order: Sequence[str],
+                  stem: str = "results") -> dict:
+    """Merge ``entries`` into ``out_dir/STEM.json`` (atomically) and rewrite ``STEM.md``."""
     from interp.io import atomic_write
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "results.json"
+    path, md = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     old = load_results(path).get("benchmarks", {})
     merged = {**old, **entries}
     benchmarks = {k: merged[k] for k in list(order) + sorted(set(merged) - set(order)) if k in merged}
     data = _clean({"format": FORMAT, "updated": now(), "machine": machine,
-                   "notes": {"memory": MEMORY_NOTE, "ratio": RATIO_NOTE}, "benchmarks": benchmarks})
+                   "notes": {"memory": MEMORY_NOTE, "ratio": RATIO_NOTE, "spread": SPREAD_NOTE},
+                   "benchmarks": benchmarks})
     with atomic_write(path, "w") as f:
         json.dump(data, f, indent=1)
         f.write("\n")
-    with atomic_write(out_dir / "results.md", "w") as f:
+    with atomic_write(md, "w") as f:
         f.write(render_markdown(data))
-    for p in (path, out_dir / "results.md"):  # mkstemp makes them private; they are reports
+    for p in (path, md):  # mkstemp makes them private; they are reports
         try:
             p.chmod(0o644)
         except OSError:
@@ -280,42 +500,59 @@ def _fmt(x, digits: int = 4) -> str:
     return str(x)
 
 
+def _cell(text: str) -> str:
+    return str(text).replace("|", "/")
+
+
 def render_markdown(data: dict) -> str:
     m = data["machine"]
-    lines = ["# Benchmarks", "",
-             f"Written by `python -m benchmarks` on {data['updated']}. Machine of the latest run: "
-             f"{m.get('cpu_model')} ({m.get('usable_cpus')} usable CPUs, flags {', '.join(m.get('cpu_flags', []))}), "
-             f"torch {m.get('torch')} with {m.get('torch_threads')} threads, OMP_WAIT_POLICY={m.get('OMP_WAIT_POLICY')}, "
-             f"load average at start {m.get('loadavg_at_start')}.", "",
-             f"- {data['notes']['ratio']}", f"- {data['notes']['memory']}",
-             "- spread: min .. max over the repeats (quartiles in results.json).", ""]
-    header = ("| benchmark | name | metric | value (median) | spread (min .. max) | unit | n | baseline | ratio "
-              "| target | met | peak RSS MB |")
-    lines += [header, "|" + "---|" * (header.count("|") - 1)]
+    gpu = m.get("device") == "cuda"
+    title = "# Benchmarks on a GPU" if gpu else "# Benchmarks"
+    lines = [title, "",
+             f"Written by `python -m benchmarks{' --device cuda' if gpu else ''}` on {data['updated']}. "
+             f"Hardware of the latest run: {hardware(m)}; torch {m.get('torch')} with {m.get('torch_threads')} "
+             f"threads, OMP_WAIT_POLICY={m.get('OMP_WAIT_POLICY')}, load average at start "
+             f"{m.get('loadavg_at_start')}.", ""]
+    if gpu:
+        lines += ["GPU run: the networks run on the GPU, timed with CUDA events; work that never touches the "
+                  "GPU (moving-leaves generation, the CLI commands) runs on the host CPU.", ""]
+    lines += [f"- {data['notes']['ratio']}", f"- {data['notes']['memory']}", f"- {data['notes']['spread']}", ""]
+    cols = ["benchmark", "name", "metric", "value (median)", "spread (min .. max)", "unit", "n", "baseline",
+            "ratio", "target", "met", "peak RSS MB (rise)"] + (["peak GPU MB"] if gpu else [])
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for bname, entry in data["benchmarks"].items():
         if entry.get("error"):
-            lines.append(f"| {bname} | ERROR | {entry['error']} |" + " |" * 9)
+            lines.append(f"| {bname} | ERROR | {_cell(entry['error'])} |" + " |" * (len(cols) - 3))
             continue
         for r in entry.get("rows", []):
-            spread_txt = "" if r["repeats"] <= 1 else f"{_fmt(r['min'])} .. {_fmt(r['max'])}"
-            ratio = _fmt(r["ratio"])
-            if r.get("ratio_min") is not None and r["repeats"] > 1:
-                ratio += f" ({_fmt(r['ratio_min'], 3)} .. {_fmt(r['ratio_max'], 3)})"
-            lines.append(
-                f"| {bname} | {r['name']} | {r['metric']} | {_fmt(r['value'])} | {spread_txt} | {r['unit']} "
-                f"| {r['repeats']} | {r['baseline'] or ''} | {ratio} | {_fmt(r.get('target'))} "
-                f"| {_fmt(r.get('meets_target'))} | {_fmt(r.get('peak_rss_mb'))} |")
+            mem = ""
+            if r.get("peak_rss_mb") is not None:
+                mem = _fmt(r["peak_rss_mb"])
+                if r.get("rss_rise_mb") is not None:
+                    mem += f" (+{_fmt(r['rss_rise_mb'])})"
+            cells = [bname, r["name"], r["metric"]]
+            if r.get("error"):
+                cells += [f"FAILED: {r['error']}", "", r["unit"], "0", "", "", "", "", mem]
+            else:
+                spread_txt = "" if r["repeats"] <= 1 else f"{_fmt(r['min'])} .. {_fmt(r['max'])}"
+                ratio = _fmt(r["ratio"])
+                if r.get("ratio_min") is not None and r["repeats"] > 1:
+                    ratio += f" ({_fmt(r['ratio_min'], 3)} .. {_fmt(r['ratio_max'], 3)})"
+                cells += [_fmt(r["value"]), spread_txt, r["unit"], str(r["repeats"]), r["baseline"] or "", ratio,
+                          _fmt(r.get("target")), _fmt(r.get("meets_target")), mem]
+            if gpu:
+                cells.append(_fmt(r.get("peak_gpu_mb")))
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines.append("")
     for bname, entry in data["benchmarks"].items():
-        lines.append(f"## {bname}")
-        lines.append("")
-        lines.append(f"{entry.get('description', '')}")
-        lines.append("")
-        lines.append(f"- mode: {entry.get('mode')}; run {entry.get('date')}; wall time {_fmt(entry.get('wall_s'))} s; "
-                     f"machine {entry.get('machine', {}).get('cpu_model')}, "
-                     f"{entry.get('machine', {}).get('torch_threads')} torch threads, torch "
-                     f"{entry.get('machine', {}).get('torch')}, load average at start "
-                     f"{entry.get('machine', {}).get('loadavg_at_start')}")
+        em = entry.get("machine", {})
+        lines += [f"## {bname}", "", f"{entry.get('description', '')}", ""]
+        lines.append(f"- mode: {entry.get('mode')}; run {entry.get('date')}; wall time {_fmt(entry.get('wall_s'))} s "
+                     f"(its process: {_fmt(entry.get('process_wall_s'))} s, peak RSS "
+                     f"{_fmt(entry.get('process_peak_rss_mb'))} MB"
+                     + (f", peak GPU {_fmt(entry.get('process_peak_gpu_mb'))} MB" if gpu else "")
+                     + f"); {hardware(em) if em else ''}, {em.get('torch_threads')} torch threads, torch "
+                     f"{em.get('torch')}, load average at start {em.get('loadavg_at_start')}")
         for note in entry.get("notes", []):
             lines.append(f"- {note}")
         for r in entry.get("rows", []):
@@ -333,7 +570,8 @@ SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "leaves-tau2.sa
 
 def shipped_network(smoke: bool, tau: int = 2):
     """``(network, description)``: the shipped tau = 2 model, or for a smoke run an untrained
-    ``UNet(tau, width=4)`` (seeded), so that smoke runs need no trained weights."""
+    ``UNet(tau, width=4)`` (seeded), so that smoke runs need no trained weights. On the CPU;
+    the caller moves it."""
     import torch
 
     if smoke:

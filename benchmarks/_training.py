@@ -34,10 +34,12 @@ def make_net(tau: int, width: int, seed: int = 0) -> UNet:
 class Trainer:
     """One network + Adam, stepping like ``interp.train.train`` with the given options."""
 
-    def __init__(self, net: UNet, opts: StepOptions, lr: float = 1e-3, copy_net: bool = True):
+    def __init__(self, net: UNet, opts: StepOptions, lr: float = 1e-3, copy_net: bool = True,
+                 device: str | torch.device = "cpu"):
         self.opts = opts
+        self.device = torch.device(device)
         self.mf = torch.channels_last if opts.channels_last else torch.contiguous_format
-        self.net = (copy.deepcopy(net) if copy_net else net).to(memory_format=self.mf)
+        self.net = (copy.deepcopy(net) if copy_net else net).to(device=self.device, memory_format=self.mf)
         self.net.train()
         self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
         if opts.compile:
@@ -51,8 +53,12 @@ class Trainer:
             g["lr"] = lr
 
     def step(self, c: torch.Tensor, y: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor) -> float:
-        """One optimizer step on a batch; the loss is mean((x_hat - x)^2) / sigma^2 (Algorithm 1)."""
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.opts.bf16):
+        """One optimizer step on a batch; the loss is mean((x_hat - x)^2) / sigma^2 (Algorithm 1).
+
+        A batch on the CPU is moved to the trainer's device first, as the training loop does.
+        """
+        c, y, x, sigma = (t.to(self.device, non_blocking=True) for t in (c, y, x, sigma))
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
             est = self.step_net(y.contiguous(memory_format=self.mf), c.contiguous(memory_format=self.mf))
         err = (est.float() - x).pow(2).flatten(1).mean(1)
         loss = (err / sigma.view(-1) ** 2).mean()
@@ -62,8 +68,9 @@ class Trainer:
         return loss.item()
 
     def eval_net(self) -> UNet:
-        """The network in fp32, contiguous layout, eval mode (for :func:`interp.train.evaluate`)."""
-        return self.net.to(memory_format=torch.contiguous_format).eval()
+        """The network in fp32, contiguous layout, eval mode, on the CPU (for :func:`interp.train.evaluate`,
+        which draws its windows there)."""
+        return self.net.to(device="cpu", memory_format=torch.contiguous_format).eval()
 
 
 def draw_batch(clips: torch.Tensor, bs: int, tau: int, gen: torch.Generator):

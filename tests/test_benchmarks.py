@@ -1,4 +1,5 @@
-"""`python -m benchmarks --smoke` runs every benchmark and writes complete, finite results."""
+"""`python -m benchmarks --smoke` runs every benchmark and writes complete, finite results;
+the harness's timing and memory helpers work as documented (the CUDA path with a fake)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,29 @@ from pathlib import Path
 
 import pytest
 
+from conftest import assert_one_line_error
+
 REPO = Path(__file__).resolve().parents[1]
-NAMES = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "sampler", "jacobian")
+NAMES = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "sampler", "jacobian",
+         "make_figures")
+# every row the smoke run must write, per benchmark (more may follow them)
+EXPECTED_ROWS = {
+    "leaves_rate": ["loop_numpy", "generate", "loop_render_n1", "generate_single", "projected_1e5"],
+    "train_step": ["eager_fp32", "eager_bf16", "eager_fp32_channels_last", "eager_bf16_channels_last",
+                   "compile_bf16_channels_last", "flops/forward", "flops/train_step", "peak/matmul_fp32",
+                   "peak/conv3x3_fp32", "peak/matmul_bf16", "peak/conv3x3_bf16", "share_of_peak/eager_fp32",
+                   "share_of_peak/eager_bf16_channels_last"],
+    "train_data_overhead": ["fixed_batch", "with_data", "data_only"],
+    "bf16_quality": ["speed/eager_fp32", "speed/eager_bf16_channels_last", "delta_psnr_out@40dB"],
+    "norm_choice": ["psnr_out@0dB", "psnr_out@40dB", "onestep"],
+    "sampler": ["batched_n64", "evaluations/batched_n64", "overhead/batched_n64", "sequential_n1",
+                "evaluations/sequential_n1", "overhead/sequential_n1"],
+    "jacobian": ["filter_1px", "forward_1", "cli_wall", "split_jvp_8", "materialise_grad_loop_8"],
+    "make_figures": ["startup", "figures"],
+}
 
 
-def _bench(*args, timeout=120) -> subprocess.CompletedProcess:
+def _bench(*args, timeout=300) -> subprocess.CompletedProcess:
     # -W error: the benchmarks run warning-free, like the test suite (filterwarnings = error)
     return subprocess.run([sys.executable, "-W", "error", "-m", "benchmarks", *map(str, args)],
                           cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=timeout)
@@ -28,56 +47,100 @@ def _finite(x) -> bool:
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    proc = _bench("--smoke", "--out", out)
+    proc = _bench("--smoke", "--threads", "1", "--device", "cpu", "--out", out)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return out
+
+
+@pytest.fixture
+def harness(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    import benchmarks._harness as h
+
+    return h
 
 
 def test_smoke_results_are_complete_and_finite(smoke):
     data = json.loads((smoke / "results.json").read_text())
     assert data["format"] == "interp.benchmarks/1"
+    assert not (smoke / "results-cuda.json").exists()
     for key in ("cpu_model", "torch", "torch_threads"):
         assert data["machine"][key], key
     assert data["machine"]["OMP_WAIT_POLICY"] == "PASSIVE"
-    assert data["machine"]["torch_threads"] == 2
-    assert set(NAMES) <= set(data["benchmarks"])
+    assert data["machine"]["device"] == "cpu"
+    assert list(data["benchmarks"]) == list(NAMES)
+    md = (smoke / "results.md").read_text()
     for name in NAMES:
         entry = data["benchmarks"][name]
         assert "error" not in entry, entry.get("error")
         assert entry["mode"] == "smoke" and entry["date"] and entry["machine"]["torch"]
-        assert entry["rows"], name
+        # each benchmark ran in its own process, with the thread count asked for
+        assert entry["machine"]["torch_threads"] == 1 and entry["machine"]["OMP_WAIT_POLICY"] == "PASSIVE"
+        assert entry["process_peak_rss_mb"] > 0 and entry["wall_s"] >= 0 and entry["process_wall_s"] > 0
+        names = [r["name"] for r in entry["rows"]]
+        assert set(EXPECTED_ROWS[name]) <= set(names), (name, names)
+        assert len(set(names)) == len(names), names
         ratios = 0
         for r in entry["rows"]:
+            where = (name, r["name"])
+            assert f"| {name} | {r['name']} | {r['metric']} |" in md, where  # every row is in the table
             for key in ("name", "metric", "unit"):
-                assert r[key], (name, key)
-            for key in ("value", "median", "min", "max", "q1", "q3"):
-                assert _finite(r[key]), (name, r["name"], key, r[key])
-            assert r["min"] <= r["median"] <= r["max"]
+                assert r[key], (where, key)
+            assert _finite(r["peak_rss_mb"]) and r["peak_rss_mb"] > 0, (where, r["peak_rss_mb"])
+            assert r["rss_rise_mb"] is None or r["rss_rise_mb"] >= 0, where
+            assert r["peak_gpu_mb"] is None, where
+            if r.get("error"):  # only a compilation may fail, and it says why on one line
+                assert "compile" in r["name"] and "\n" not in r["error"], (where, r["error"])
+                assert f"FAILED: {r['error'][:40]}" in md
+                continue
+            for key in ("value", "median", "min", "max", "q1", "q3", "spread"):
+                assert _finite(r[key]), (where, key, r[key])
+            assert r["min"] <= r["q1"] <= r["median"] <= r["q3"] <= r["max"], where
+            assert r["spread"] >= 0 and r["spread"] == pytest.approx(r["max"] - r["min"]), where
+            assert r["repeats"] >= 1, where
             if r["baseline"] is not None:
-                assert _finite(r["ratio"]), (name, r["name"], r["ratio"])
+                assert _finite(r["ratio"]) and r["ratio"] > 0, (where, r["ratio"])
                 ratios += 1
-            if r["peak_rss_mb"] is not None:
-                assert _finite(r["peak_rss_mb"]) and r["peak_rss_mb"] >= 0
         assert ratios, f"{name} reports no ratio"
-    md = (smoke / "results.md").read_text()
-    for name in NAMES:
-        assert f"| {name} |" in md
 
 
 def test_baselines_have_ratio_one_and_targets_are_reported(smoke):
     data = json.loads((smoke / "results.json").read_text())
     rows = {(b, r["name"]): r for b, e in data["benchmarks"].items() for r in e["rows"]}
-    for key in [("leaves_rate", "loop_numpy"), ("train_step", "eager_fp32"),
-                ("train_data_overhead", "fixed_batch")]:
-        assert rows[key]["ratio"] == pytest.approx(1.0)
+    for key in [("leaves_rate", "loop_numpy"), ("train_step", "eager_fp32"), ("train_data_overhead", "fixed_batch"),
+                ("sampler", "sequential_n1"), ("jacobian", "forward_1"), ("make_figures", "startup")]:
+        assert rows[key]["ratio"] == pytest.approx(1.0), key
     assert rows[("leaves_rate", "projected_1e5")]["target"] == 30
     assert isinstance(rows[("train_data_overhead", "with_data")]["meets_target"], bool)
     assert isinstance(rows[("bf16_quality", "delta_psnr_out@40dB")]["meets_target"], bool)
-    assert rows[("sampler", "sequential_n1")]["ratio"] == pytest.approx(1.0)
     overhead = rows[("sampler", "overhead/batched_n64")]
     assert overhead["target"] == 0.05 and isinstance(overhead["meets_target"], bool)
     assert 0 <= overhead["value"] < 1
     assert rows[("sampler", "evaluations/batched_n64")]["value"] >= 1
+    assert rows[("jacobian", "cli_wall")]["target"] == 3
+
+
+def test_training_flops_and_share_of_peak(smoke):
+    data = json.loads((smoke / "results.json").read_text())
+    rows = {r["name"]: r for r in data["benchmarks"]["train_step"]["rows"]}
+    fwd, train = rows["flops/forward"]["value"], rows["flops/train_step"]["value"]
+    assert fwd > 0 and 2 < train / fwd < 3.5  # the backward pass costs about twice the forward
+    for label in ("eager_fp32", "eager_bf16", "eager_fp32_channels_last", "eager_bf16_channels_last"):
+        share = rows[f"share_of_peak/{label}"]
+        assert share["baseline"] == ("peak_bf16" if "bf16" in label else "peak_fp32")
+        assert 0 < share["value"] < 2, (label, share["value"])  # a share, up to timing noise
+    compiled = rows["compile_bf16_channels_last"]
+    assert compiled.get("error") or compiled["ratio"] > 0
+
+
+def test_make_figures_times_the_figures_command(smoke):
+    data = json.loads((smoke / "results.json").read_text())
+    entry = data["benchmarks"]["make_figures"]
+    rows = {r["name"]: r for r in entry["rows"]}
+    assert rows["figures"]["value"] > rows["startup"]["value"] > 0
+    assert rows["figures"]["extra"]["failed_figures"] == []  # fig09 needs no model
+    if "figures_cached" in rows:
+        assert rows["figures_cached"]["baseline"] == "figures"
 
 
 def test_only_replaces_one_entry_and_keeps_the_others(smoke, tmp_path):
@@ -85,7 +148,7 @@ def test_only_replaces_one_entry_and_keeps_the_others(smoke, tmp_path):
     out.mkdir()
     (out / "results.json").write_text((smoke / "results.json").read_text())
     before = json.loads((out / "results.json").read_text())["benchmarks"]
-    proc = _bench("--smoke", "--only", "leaves_rate", "--out", out)
+    proc = _bench("--smoke", "--only", "leaves_rate", "--threads", "1", "--device", "cpu", "--out", out)
     assert proc.returncode == 0, proc.stderr[-4000:]
     after = json.loads((out / "results.json").read_text())["benchmarks"]
     assert list(after) == list(before) and set(NAMES) <= set(after)
@@ -93,8 +156,120 @@ def test_only_replaces_one_entry_and_keeps_the_others(smoke, tmp_path):
     assert after["leaves_rate"]["date"] >= before["leaves_rate"]["date"]
 
 
-def test_unknown_benchmark_is_a_usage_error(tmp_path):
-    proc = _bench("--only", "nope", "--out", tmp_path, timeout=60)
-    assert proc.returncode == 2
-    assert "invalid choice" in proc.stderr
+@pytest.mark.parametrize("args, needle", [
+    (["--only", "nope"], "invalid choice"),
+    (["--threads", "0"], "positive integer"),
+    (["--device", "tpu"], "invalid choice"),
+    (["--smoke", "--bogus"], "unrecognized arguments"),
+])
+def test_usage_errors_are_one_line(tmp_path, args, needle):
+    proc = _bench(*args, "--out", tmp_path, timeout=60)
+    assert_one_line_error(proc, "python -m benchmarks", needle)
     assert not (tmp_path / "results.json").exists()
+
+
+def test_cuda_without_a_gpu_is_a_usage_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    proc = _bench("--device", "cuda", "--out", tmp_path, timeout=60)
+    assert_one_line_error(proc, "no CUDA device")
+    assert not (tmp_path / "results-cuda.json").exists()
+
+
+# ------------------------------------------------------------------- the harness's helpers
+class FakeCuda:
+    """Stands in for torch.cuda: records the calls; each event pair is 250 ms apart."""
+
+    def __init__(self):
+        self.calls, self.clock_ms = [], 0.0
+        fake = self
+
+        class Event:
+            def __init__(self, enable_timing=False):
+                assert enable_timing
+                self.t = None
+
+            def record(self):
+                fake.calls.append("record")
+                self.t = fake.clock_ms
+                fake.clock_ms += 250.0
+
+            def synchronize(self):
+                fake.calls.append("event.synchronize")
+
+            def elapsed_time(self, other):
+                return other.t - self.t
+
+        self.Event = Event
+
+    def synchronize(self):
+        self.calls.append("synchronize")
+
+    def reset_peak_memory_stats(self):
+        self.calls.append("reset_peak")
+
+    def max_memory_allocated(self):
+        self.calls.append("max_memory")
+        return 3 * 2**20
+
+
+def test_clock_times_a_gpu_call_with_cuda_events(harness):
+    cuda = FakeCuda()
+    clock = harness.Clock(cuda)
+    seconds, mem, out = clock.measure(lambda: cuda.calls.append("fn") or 42)
+    assert out == 42 and seconds == pytest.approx(0.25)
+    # queued work is waited for before the start event; the call runs between the events;
+    # the end event is waited for before the time is read; the peak was reset before the call
+    assert cuda.calls == ["synchronize", "reset_peak", "record", "fn", "record", "event.synchronize", "max_memory"]
+    assert mem.gpu_mb == pytest.approx(3.0) and mem.rss_mb > 0 and mem.rise_mb >= 0
+    assert clock.gpu_peak_mb == pytest.approx(3.0)
+    timings = harness.interleaved([harness.Candidate("a", lambda: None, 2.0)], repeats=3, warmup=1,
+                                  ctx=harness.Context(smoke=True, threads=1, device="cuda", clock=clock))
+    assert timings.seconds["a"] == pytest.approx([0.25] * 3)
+    assert list(timings.rates("a")) == pytest.approx([8.0] * 3)
+    assert timings.memory["a"].gpu_mb == pytest.approx(3.0)
+
+
+def test_clock_on_the_cpu_uses_the_wall_clock_and_rss(harness):
+    import numpy as np
+
+    seconds, mem, out = harness.Clock().measure(lambda: np.ones(40 * 2**20 // 8).sum())
+    assert out == 40 * 2**20 // 8 and seconds > 0
+    assert mem.gpu_mb is None and mem.rss_mb >= 40 and mem.rise_mb >= 30  # the 40 MB array was resident
+    assert harness.process_peak_mb() >= mem.rss_mb
+
+
+def test_run_child_reports_its_own_peak_memory_and_kills_on_timeout(harness):
+    child = harness.run_child([sys.executable, "-c", "b = bytearray(80 * 2**20); print('ok')"])
+    assert child.returncode == 0 and child.stdout.strip() == "ok" and child.seconds > 0
+    assert child.peak_rss_mb >= 80
+    assert harness.run_child([sys.executable, "-c", "raise SystemExit(3)"]).returncode == 3
+    with pytest.raises(TimeoutError):
+        harness.run_child([sys.executable, "-c", "import time; time.sleep(60)"], timeout=0.5)
+
+
+def test_failed_rows_and_memory_render(harness):
+    mem = harness.Memory(100.0, 5.0) | harness.Memory(80.0, None, 7.0)
+    assert (mem.rss_mb, mem.rise_mb, mem.gpu_mb) == (100.0, 5.0, 7.0)
+    ok = harness.row("a", "m", "s", [1.0, 3.0, 2.0], baseline="a", baseline_values=[1.0, 3.0, 2.0], mem=mem)
+    assert ok["median"] == 2.0 and ok["spread"] == 2.0 and ok["ratio"] == 1.0 and ok["peak_gpu_mb"] == 7.0
+    bad = harness.error_row("compile_x", "m", "s", RuntimeError("no\ncompiler"), mem=mem)
+    assert bad["error"] == "RuntimeError: no compiler" and bad["value"] is None
+    machine = {"device": "cuda", "cpu_model": "cpu", "gpu": {"name": "Fake GPU", "capability": "9.0",
+                                                              "memory_gb": 1.0, "cuda": "12"}}
+    md = harness.render_markdown({"machine": machine, "updated": "now", "benchmarks": {
+        "b": {"rows": [ok, bad]}}, "notes": {"ratio": "r", "memory": "m", "spread": "s"}})
+    assert "Fake GPU" in md and "| b | compile_x | m | FAILED: RuntimeError: no compiler |" in md
+    assert "| b | a | m | 2 | 1 .. 3 | s | 3 | a | 1 (1 .. 1) |  |  | 100 (+5) | 7 |" in md
+    assert harness.results_stem("cpu") == "results" and harness.results_stem("cuda") == "results-cuda"
+
+
+def test_timed_denoiser_waits_for_the_device_around_the_network(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.sampler import TimedDenoiser
+
+    syncs = []
+    timed = TimedDenoiser(lambda y, c: syncs.append("net") or y, sync=lambda: syncs.append("sync"))
+    assert timed(1, 2) == 1 and syncs == ["sync", "net", "sync"] and timed.calls == 1 and timed.seconds >= 0
