@@ -23,8 +23,14 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
+# `make figures PRESET=smoke`: every figure from tiny models trained from scratch, into runs/smoke/figures
+# Natural-video figures read DAVIS32 when it has been built; on a machine with the ten DAVIS
+# sequences of ../shared/data/davis-mini it is built once (about 5 s) before rendering.
+DAVIS_ROOT ?= ../shared/data/davis-mini
 figures: $(STAMP)
-	$(PY) -m interp.figures
+	@if [ -d "$(DAVIS_ROOT)/JPEGImages" ] && [ ! -f data/davis32-mini.npz ]; then \
+	  mkdir -p data && $(PY) -m interp.data davis32 --root "$(DAVIS_ROOT)" --out data/davis32-mini.npz --quiet; fi
+	$(PY) -m interp.figures$(if $(PRESET), --preset $(PRESET))
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

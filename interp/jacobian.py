@@ -619,7 +619,7 @@ def evidence_partition(net, x, c, psnrs: Iterable[float] = DEFAULT_PSNRS, seed: 
     for p, sigma in zip(levels, sigmas):
         z = torch.randn((n_noise, B, 1, H, W), generator=gen).to(device=x.device, dtype=x.dtype)
         y = (x.unsqueeze(0) + float(sigma) * z).reshape(n_noise * B, 1, H, W)
-        cc = c.unsqueeze(0).expand(n_noise, *c.shape).reshape(n_noise * B, *c.shape[1:])
+        cc = c.repeat(n_noise, *([1] * (c.ndim - 1)))  # a copy: jvp refuses primals with overlapping memory
         x_hat, x_y, x_c = (v.double().reshape(n_noise, B, d) for v in _split(net, y, cc, batch_size))
         xr = x64.unsqueeze(0)
 

@@ -418,3 +418,118 @@ def plot_psychometric(table: "pd.DataFrame") -> "Figure":
     for a in (ax, ax2):
         a.tick_params(labelsize=7)
     return fig
+
+
+# The natural-video plots (Figs. 6, 7, 8) live in their own module.
+from .plotting_video import plot_adaptive_filters, plot_denoising_curves, plot_evidence_weighting  # noqa: E402
+
+__all__ += ["plot_adaptive_filters", "plot_denoising_curves", "plot_evidence_weighting"]
+
+
+__all__ += ["plot_framework_diagram", "DIAGRAM_STYLES"]
+
+#: Colour of each diagram element by its ``style`` (the roles' colours of the sampling figures:
+#: inputs red, one-step estimates green, samples blue).
+DIAGRAM_STYLES = {"data": "#d62728", "noise": "0.45", "estimate": "#2ca02c", "sample": "#1f77b4",
+                  "latent": "#9467bd", "model": "0.2", "objective": _ORANGE, "flow": "0.15", "score": "0.45"}
+
+
+def plot_framework_diagram(table: "pd.DataFrame", *, panel_width: float = 4.6) -> "Figure":
+    """The two modelling frameworks as a diagram (paper Fig. 1), drawn from its element table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As :func:`interp.figures.framework_diagram` writes: one row per element (``kind``
+        ``panel``, ``stack``, ``box``, ``funnel``, ``arrow`` or ``text``) with its ``panel``,
+        ``label``, position ``x``, ``y`` (arrows end at ``x2``, ``y2``, bent by ``rad``),
+        ``width``, ``height``, ``style`` (colour, from :data:`DIAGRAM_STYLES`) and
+        ``label_pos``. Panels are drawn left to right in the order of their ``panel`` rows.
+    panel_width : float
+        Width of one panel in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle
+
+    columns = ("kind", "panel", "label", "x", "y", "x2", "y2", "width", "height", "style", "rad", "label_pos")
+    _require(table, columns, "plot_framework_diagram")
+    panels = table[table["kind"] == "panel"]
+    if panels.empty:
+        raise ValueError("plot_framework_diagram: the table has no 'panel' rows")
+    n = len(panels)
+    height = panel_width * float(panels["height"].max()) / float(panels["width"].max())
+    fig = Figure(figsize=(panel_width * n, height + 0.35))
+    axes = fig.subplots(1, n, squeeze=False, gridspec_kw=dict(left=0.01, right=0.99, bottom=0.01,
+                                                               top=height / (height + 0.35), wspace=0.04))[0]
+
+    def text(row) -> str:
+        label = row["label"]
+        return "" if not isinstance(label, str) else label
+
+    def colour(row) -> str:
+        return DIAGRAM_STYLES.get(row["style"] if isinstance(row["style"], str) else "", "0.2")
+
+    def label_at(ax, row, x, y, w, h):
+        where = row["label_pos"] if isinstance(row["label_pos"], str) else "inside"
+        offsets = {"inside": (x, y, "center", "center"), "below": (x, y - h / 2 - 0.15, "center", "top"),
+                   "above": (x, y + h / 2 + 0.12, "center", "bottom"), "right": (x + w / 2 + 0.15, y, "left", "center"),
+                   "left": (x - w / 2 - 0.15, y, "right", "center")}
+        tx, ty, ha, va = offsets.get(where, offsets["inside"])
+        ax.text(tx, ty, text(row), ha=ha, va=va, fontsize=7.5, linespacing=1.15, zorder=5)
+
+    for ax, (_, panel) in zip(axes, panels.iterrows()):
+        x0, y0 = float(panel["x"]), float(panel["y"])
+        ax.set_xlim(x0, x0 + float(panel["width"]))
+        ax.set_ylim(y0, y0 + float(panel["height"]))
+        ax.set_aspect("equal")
+        ax.set_axis_off()
+        ax.add_patch(FancyBboxPatch((x0 + 0.1, y0 + 0.1), float(panel["width"]) - 0.2, float(panel["height"]) - 0.2,
+                                    boxstyle="round,pad=0,rounding_size=0.3", fc="0.975", ec="0.75", lw=0.8,
+                                    zorder=0))
+        ax.set_title(text(panel), fontsize=9.5, pad=4)
+        for _, row in table[(table["panel"] == panel["panel"]) & (table["kind"] != "panel")].iterrows():
+            kind, c = row["kind"], colour(row)
+            x, y = float(row["x"]), float(row["y"])
+            w, h = float(row["width"]), float(row["height"])
+            if kind == "stack":  # three frames, offset up and to the right
+                for k in (2, 1, 0):
+                    dx = dy = 0.12 * k
+                    ax.add_patch(Rectangle((x - w / 2 + dx - 0.12, y - h / 2 + dy - 0.12), w, h, fc="white", ec=c,
+                                           lw=1.2 if k == 0 else 0.8, zorder=3 - k,
+                                           hatch="....." if row["style"] == "noise" and k == 0 else None))
+                if row["style"] != "noise":  # a disk in the front frame; the estimate's is soft
+                    soft = row["style"] == "estimate"
+                    ax.add_patch(Circle((x - 0.12 + 0.08 * w, y - 0.12), 0.25 * min(w, h), fc=c,
+                                        alpha=0.35 if soft else 0.8, ec="none", zorder=4))
+                label_at(ax, row, x, y, w, h)
+            elif kind == "box":
+                ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.15",
+                                            fc="white", ec=c, lw=1.3, zorder=3))
+                label_at(ax, row, x, y, w, h)
+            elif kind == "funnel":  # wide end left, narrow end right
+                ax.add_patch(Polygon([(x - w / 2, y + h / 2), (x + w / 4, y + h / 8), (x + w / 2, y + h / 8),
+                                      (x + w / 2, y - h / 8), (x + w / 4, y - h / 8), (x - w / 2, y - h / 2)],
+                                     closed=True, fc="0.92", ec=c, lw=1.3, zorder=3))
+                label_at(ax, row, x - w / 8, y, w, h)
+            elif kind == "arrow":
+                x2, y2 = float(row["x2"]), float(row["y2"])
+                rad = float(row["rad"]) if np.isfinite(row["rad"]) else 0.0
+                dashed = row["style"] in ("score", "objective")
+                both = row["style"] == "objective" and rad == 0.0  # a span: the whole chain
+                ax.add_patch(FancyArrowPatch((x, y), (x2, y2), arrowstyle="<|-|>" if both else "-|>",
+                                             mutation_scale=9, color=c, lw=1.1, ls="--" if dashed else "-",
+                                             connectionstyle=f"arc3,rad={rad}", zorder=2))
+                if text(row):
+                    mx, my = (x + x2) / 2, (y + y2) / 2
+                    bend = 0.55 * np.sign(rad) * (1 if row["label_pos"] == "right" else -1)
+                    label_at(ax, row, mx + bend, my, 0.0, 0.0)
+            elif kind == "text":
+                label_at(ax, row, x, y, 0.0, 0.0)
+            else:
+                raise ValueError(f"plot_framework_diagram: unknown element kind {kind!r}")
+    return fig

@@ -50,3 +50,17 @@ def assert_main_one_line(capsys, main, prog: str, argv, *needles: str) -> None:
     assert len(lines) == 1 and "Traceback" not in err, err
     for n in needles:
         assert n.lower() in lines[0].lower(), lines[0]
+
+
+def manifest_subset(ids, path: Path = REPO / "figures" / "manifest.toml") -> str:
+    """The ``[[figure]]`` entries of ``ids`` (in that order), as TOML text cut from a manifest."""
+    import re
+    import tomllib
+
+    text = path.read_text(encoding="utf-8")
+    blocks = {}
+    for block in re.split(r"(?m)^(?=\[\[figure\]\]\s*$)", text):
+        if block.startswith("[[figure]]"):
+            entry = tomllib.loads(block)["figure"][0]
+            blocks[entry["id"]] = block.rstrip() + "\n"
+    return "\n".join(blocks[i] for i in ids)

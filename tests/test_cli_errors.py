@@ -254,11 +254,12 @@ def test_resume_with_a_corrupt_training_state(tmp_path, capsys):
 
 # --------------------------------------------------------------------------- manifests
 
-ENTRY = '[[figure]]\nid = "{id}"\ntitle = "t"\nanalysis = "leaves_examples"\noutputs = ["{id}.png"]\n'
+ENTRY = ('[[figure]]\nid = "{id}"\ntitle = "t"\nanalysis = "leaves_examples"\n'
+         'outputs = ["{id}.png", "{id}.pdf", "{id}.csv"]\n')
 
 
 @pytest.mark.parametrize("text, needles", [
-    (ENTRY.format(id="a") + "\n" + ENTRY.format(id="b").replace('outputs = ["b.png"]\n', ""),
+    (ENTRY.format(id="a") + "\n" + ENTRY.format(id="b").replace('outputs = ["b.png", "b.pdf", "b.csv"]\n', ""),
      ["line 7", "figure 2 ('b')", "missing key 'outputs'"]),
     (ENTRY.format(id="a") + "\n" + ENTRY.format(id="b").replace('title = "t"', "title = 3"),
      ["line 9", "figure 2 ('b')", "'title' must be a string"]),
@@ -269,6 +270,8 @@ ENTRY = '[[figure]]\nid = "{id}"\ntitle = "t"\nanalysis = "leaves_examples"\nout
     (ENTRY.format(id="a") + 'colour = "red"\n', ["line 6", "unknown key(s) 'colour'"]),
     (ENTRY.format(id="a").replace('"a.png"', '"../a.png"'), ["line 5", "plain file name"]),
     (ENTRY.format(id="a").replace('"a.png"', '"a.gif"'), ["line 5", "unknown format"]),
+    (ENTRY.format(id="a").replace('"a.pdf", ', ""), ["line 5", "figure 1 ('a')", "missing a .pdf image"]),
+    (ENTRY.format(id="a").replace('"a.png", "a.pdf", ', ""), ["line 5", "missing a .png image and a .pdf image"]),
     (ENTRY.format(id="a").replace('id = "a"', "id = 7"), ["line 2", "figure 1", "'id' must be a string"]),
     ('figure = "x"\n', ["line 1", "array of tables"]),
     ("[other]\nx = 1\n", ["line 1", "unknown top-level"]),

@@ -143,7 +143,7 @@ def test_missing_checkpoint_fails_the_figure_on_one_line(models, tmp_path):
     (models / "tiny.safetensors").unlink()
     manifest = tmp_path / "manifest.toml"
     manifest.write_text('[[figure]]\nid = "fig05"\ntitle = "recursive"\nanalysis = "recursive_generation"\n'
-                        'models = ["tiny"]\noutputs = ["fig05.png"]\n')
+                        'models = ["tiny"]\noutputs = ["fig05.png", "fig05.pdf", "fig05.csv"]\n')
     proc = run_cli("interp.figures", "--manifest", manifest, "--out", tmp_path / "out")
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     err = [ln for ln in proc.stderr.splitlines() if ln.strip()]

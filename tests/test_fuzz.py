@@ -213,8 +213,8 @@ def test_load_manifest_random_documents(tmp_path_factory, doc):
 @given(edits=st.lists(st.tuples(st.integers(0, 1), st.one_of(st.sampled_from(figure_keys), st.text(max_size=6)),
                                 values), min_size=1, max_size=3))
 def test_load_manifest_edited_valid_manifest(tmp_path_factory, edits):
-    entries = [{"id": "a", "title": "t", "analysis": "x", "outputs": ["a.png"]},
-               {"id": "b", "title": "t", "analysis": "x", "outputs": ["b.csv"]}]
+    entries = [{"id": "a", "title": "t", "analysis": "x", "outputs": ["a.png", "a.pdf", "a.csv"]},
+               {"id": "b", "title": "t", "analysis": "x", "outputs": ["b.csv", "b.png", "b.pdf"]}]
     for index, key, value in edits:
         entries[index][key] = value
     path = tmp_path_factory.mktemp("manifest") / "manifest.toml"
@@ -306,7 +306,7 @@ def pool(tmp_path_factory):
     manifest = root / "figs" / "manifest.toml"
     manifest.parent.mkdir()
     manifest.write_text('[[figure]]\nid = "f1"\ntitle = "t"\nanalysis = "no_such_analysis"\n'
-                        'plot = "plot_sequences"\noutputs = ["f1.png"]\n')
+                        'plot = "plot_sequences"\noutputs = ["f1.png", "f1.pdf", "f1.csv"]\n')
     return root
 
 
