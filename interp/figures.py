@@ -122,24 +122,10 @@ def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> list[FigureSpec]:
     output names); whether an analysis exists or accepts its params is checked when the
     figure is rendered, so that one bad figure does not stop the others.
     """
-    import tomllib
-
-    from .io import toml_line
+    from .io import read_toml, toml_line
 
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-        doc = tomllib.loads(text)
-    except FileNotFoundError:
-        raise InterpError(f"manifest {path} not found") from None
-    except IsADirectoryError:
-        raise InterpError(f"manifest {path} is a directory") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InterpError(f"{path}: invalid TOML: {err}") from None
-    except UnicodeDecodeError as err:
-        raise InterpError(f"{path}: not UTF-8 text ({err.reason})") from None
-    except OSError as err:
-        raise InterpError(f"cannot read manifest {path}: {err.strerror or err}") from None
+    text, doc = read_toml(path, "manifest")
 
     extra = sorted(set(doc) - {"figure"})
     if extra:

@@ -25,6 +25,8 @@ video, so with a fraction strictly between 0 and 1 it goes to the train side, an
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import re
 from collections import Counter
@@ -71,14 +73,7 @@ def read_video_gray(path: Path) -> Iterator[np.ndarray]:
     import av
 
     path = Path(path)
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, ValueError, OSError) as err:
-        raise InterpError(f"cannot read video {path}: {_av_reason(err)}") from None
-    with container:
-        if not container.streams.video:
-            raise InterpError(f"{path} holds no video stream")
-        stream = container.streams.video[0]
+    with _open_video(path) as (container, stream):
         n = 0
         try:
             for frame in container.decode(stream):
@@ -96,6 +91,13 @@ def _av_reason(err: Exception) -> str:
 
 def _probe(path: Path) -> int | None:
     """Check that ``path`` opens as a video; the frame count it announces (None if it does not say)."""
+    with _open_video(path) as (_, stream):
+        return int(stream.frames) or None
+
+
+@contextlib.contextmanager
+def _open_video(path: Path):
+    """(container, its first video stream), open for the ``with`` block; one-line errors."""
     import av
 
     try:
@@ -105,7 +107,7 @@ def _probe(path: Path) -> int | None:
     with container:
         if not container.streams.video:
             raise InterpError(f"{path} holds no video stream")
-        return int(container.streams.video[0].frames) or None
+        yield container, container.streams.video[0]
 
 
 def unique_names(paths: Sequence[Path]) -> list[str]:

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "check_writable"]
+__all__ = ["atomic_write", "check_writable", "read_toml"]
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -82,3 +82,29 @@ def toml_line(text: str, table: str | None, key: str | None = None, occurrence: 
                 and (occurrence is None or counts.get(current, 0) == occurrence) and key_re.match(line):
             return n
     return None
+
+
+def read_toml(path: str | os.PathLike, what: str, missing: str | None = None) -> tuple[str, dict]:
+    """(text, parsed table) of a TOML file; a one-line error naming ``what`` and the file.
+
+    ``missing`` replaces the message for a file that does not exist.
+    """
+    import tomllib
+
+    from .cli import InterpError
+
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+        return text, tomllib.loads(text)
+    except FileNotFoundError:
+        raise InterpError(missing or f"{what} {path} not found") from None
+    except IsADirectoryError:
+        raise InterpError(f"{what} {path} is a directory") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InterpError(f"{path}: invalid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise InterpError(f"{path}: not UTF-8 text ({err.reason})") from None
+    except OSError as err:
+        raise InterpError(f"cannot read {what} {path}: {err.strerror or err}") from None
+

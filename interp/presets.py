@@ -137,9 +137,7 @@ def load_preset(name: str | Path) -> Preset:
 
     A problem is a one-line :class:`InterpError` naming the file (and the line, where found).
     """
-    import tomllib
-
-    from .io import toml_line
+    from .io import read_toml, toml_line
 
     text_name = str(name)
     if text_name.endswith(".toml") or os.sep in text_name or "/" in text_name:
@@ -148,20 +146,9 @@ def load_preset(name: str | Path) -> Preset:
         if not text_name or not text_name.replace("-", "").replace("_", "").isalnum():
             raise InterpError(f"preset must be a name in {PRESETS_DIR} or a .toml file, got {short_repr(text_name)}")
         path = PRESETS_DIR / f"{text_name}.toml"
-    try:
-        text = path.read_bytes().decode("utf-8")
-        doc = tomllib.loads(text)
-    except FileNotFoundError:
-        known = sorted(p.stem for p in PRESETS_DIR.glob("*.toml")) if PRESETS_DIR.is_dir() else []
-        raise InterpError(f"preset {path} not found (known presets: {', '.join(known) or 'none'})") from None
-    except IsADirectoryError:
-        raise InterpError(f"preset {path} is a directory") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InterpError(f"{path}: invalid TOML: {err}") from None
-    except UnicodeDecodeError as err:
-        raise InterpError(f"{path}: not UTF-8 text ({err.reason})") from None
-    except OSError as err:
-        raise InterpError(f"cannot read preset {path}: {err.strerror or err}") from None
+    known = sorted(p.stem for p in PRESETS_DIR.glob("*.toml")) if PRESETS_DIR.is_dir() else []
+    text, doc = read_toml(path, "preset",
+                          missing=f"preset {path} not found (known presets: {', '.join(known) or 'none'})")
 
     def bad(table: str | None, key: str | None, message: str) -> InterpError:
         line = (toml_line(text, table, key) if key else None) or (toml_line(text, table) if table else None) \
