@@ -471,7 +471,8 @@ def natural_samples(models, sequence: int | str = "auto", n_samples: int = 6, se
     panels = [(0, k, f"t - {tau - 1 - k}" if k < tau - 1 else "t", "conditioning", frames[index, target - tau + k], "")
               for k in range(tau)]
     panels += [(0, tau, "one-step", "onestep", onestep, ""), (0, tau + 1, "true t + 1", "truth", truth, "")]
-    panels += [(1, k, f"sample {k + 1}", "sample", samples[k], str(info.status[k])) for k in range(n_samples)]
+    panels += [(1, k, f"sample {k + 1}" + ("" if info.status[k] == "converged" else f" ({info.status[k]})"),
+                "sample", samples[k], str(info.status[k])) for k in range(n_samples)]
     parts = [pd.DataFrame({"track": tr, "slot": sl, "label": lab, "role": role, **_pixels(img), "status": st,
                            "psnr": psnr(img, role), "track_label": "inputs" if tr == 0 else "samples"})
              for tr, sl, lab, role, img, st in panels]

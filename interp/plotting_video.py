@@ -75,9 +75,9 @@ def plot_denoising_curves(table: "pd.DataFrame") -> "Figure":
     ax.grid(alpha=0.3, lw=0.5)
     notes = []
     if "slope_tau0" in stats:
-        notes.append(f"tau=0 slope (0-30 dB): {stats['slope_tau0']:.2f}")
+        notes.append(f"tau=0 slope (0-30 dB): {stats['slope_tau0']:.3f}")
     if "gain_tau2_at_0dB" in stats:
-        notes.append(f"tau=2 gain at 0 dB: {stats['gain_tau2_at_0dB']:+.1f} dB")
+        notes.append(f"tau=2 gain at 0 dB: {stats['gain_tau2_at_0dB']:+.2f} dB")
     ax.text(0.98, 0.03, "\n".join(notes), transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
     cmap = _gray()
     ncol = (n_panels + 1) // 2
@@ -89,7 +89,7 @@ def plot_denoising_curves(table: "pd.DataFrame") -> "Figure":
         title = str(first["panel"])
         if first["role"] == "estimate":
             title += f"\n{first['psnr_out']:.1f} dB"
-            color = _TAU_COLORS[int(first["tau"]) % len(_TAU_COLORS)] if not first["predict_only"] else "k"
+            color = "k" if first["panel"] == "prediction only" else _TAU_COLORS[int(first["tau"]) % len(_TAU_COLORS)]
             for sp in a.spines.values():
                 sp.set_edgecolor(color)
                 sp.set_linewidth(1.6)
@@ -186,5 +186,5 @@ def plot_evidence_weighting(table: "pd.DataFrame") -> "Figure":
         if i == 0:
             ax.legend(fontsize=6, frameon=False, loc="lower right")
     data = str(table["data"].iloc[0]) if "data" in table.columns else ""
-    fig.suptitle(f"Adaptive cue combination (eq. 5, 7) — probes built from: {data}", fontsize=8)
+    fig.suptitle(f"Adaptive cue combination (eq. 5, 7)\nprobes built from: {data}", fontsize=8)
     return fig

@@ -183,3 +183,14 @@ def test_manifest_lists_the_natural_video_figures():
                           ("fig08", "evidence_weighting"), ("fig12", "natural_samples")]:
         assert specs[fid].analysis == analysis and analysis in figures.ANALYSES
         assert callable(figures.plot_function(specs[fid]))
+
+
+def test_importing_figures_alone_registers_the_natural_video_figures():
+    import subprocess
+    import sys
+
+    code = ("import interp.figures as f, interp.plotting as p; "
+            "assert {'denoising_curves', 'adaptive_filter_example', 'evidence_weighting', 'natural_samples'} "
+            "<= set(f.ANALYSES); assert all(f.PLOTS.get(i) for i in ('fig06', 'fig07', 'fig08', 'fig12'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
