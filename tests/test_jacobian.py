@@ -374,6 +374,22 @@ def test_shipped_model_filters_follow_the_motion(shipped):
     assert follows_motion(errors), f"median centroid errors (lag 1, lag 2): {np.median(errors, axis=0)} px"
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "measured: the natural-video model davis32-tau2 (500k samples) keeps its conditioning filters "
+    "near the output pixel too: median centroid errors 2.3 px (lag 1) and 4.0 px (lag 2) at 16 dB "
+    "for a 2 px/frame disk; on a DAVIS pattern moving 3 px/frame left (Fig. 7) its last frame's "
+    "filter sits +0.4 px off the pixel"))
+def test_natural_model_filters_follow_the_motion():
+    path = REPO / "models" / "davis32-tau2.safetensors"
+    if not path.is_file():
+        pytest.skip(f"{path} is not present")
+    from interp import checkpoint
+
+    net = checkpoint.load(path)
+    errors = motion_errors(lambda v: net)
+    assert follows_motion(errors), f"median centroid errors (lag 1, lag 2): {np.median(errors, axis=0)} px"
+
+
 # --------------------------------------------------------------------------- input checks
 
 
