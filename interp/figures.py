@@ -835,7 +835,7 @@ def render_figure(spec: FigureSpec, out_dir: str | Path, *, cache_dir: str | Pat
 
 #: Version of what the analyses compute. Bump it when an analysis changes its table: every
 #: cached table is then recomputed.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 #: Default cache folder, inside the output folder (``figures/cache``, ignored by git).
 CACHE_FOLDER = "cache"
 _CACHE_FORMAT = 1  # layout of a cache entry (CSV + JSON sidecar)
@@ -1317,7 +1317,7 @@ def _summary_adaptive_filter(table):
         out["pattern shift per frame (dy, dx px)"] = f"{_num(stats['shift_dy'])}, {_num(stats['shift_dx'])}"
     for k in sorted(k for k in stats if k.startswith("centroid_dx_")):
         lag = k.rsplit("_", 1)[1]
-        out[f"filter centroid offset, {lag} frame(s) back (dy, dx px)"] = \
+        out[f"filter core offset, {lag} frame(s) back (dy, dx px)"] = \
             f"{_num(stats.get(f'centroid_dy_{lag}'))}, {_num(stats[k])}"
     if "data" in table.columns:
         out["test data"] = str(table["data"].iloc[0])

@@ -272,8 +272,9 @@ def adaptive_filter_example(models, psnr: float = 16.0, seed: int = 0, pixel: Se
     first, the observation last; ``label``; pixels), and ``stat`` rows (``name`` / ``value``):
     the estimate's value at the pixel, each filter's sum, the estimate's PSNR and the
     observation's, the measured shift of the pattern (``shift_dy``, ``shift_dx`` px/frame),
-    and each conditioning filter's centroid offset from the pixel (``centroid_dy_k``,
-    ``centroid_dx_k``; k = 1 is the most recent frame). A filter displaced opposite to the
+    and each conditioning filter's offset from the pixel (``centroid_dy_k``, ``centroid_dx_k``;
+    k = 1 is the most recent frame): the centre of its half-maximum core, as in
+    ``filter_centroids(..., core=0.5)``. A filter displaced opposite to the
     motion, by the motion times the frame distance, is what a motion computation predicts.
     """
     import pandas as pd
@@ -316,7 +317,7 @@ def adaptive_filter_example(models, psnr: float = 16.0, seed: int = 0, pixel: Se
         dy, dx, _ = estimate_shift(frames[index, target - 2] if tau >= 2 else frames[index, target - 1],
                                    frames[index, target - 1] if tau >= 2 else frames[index, target])
         stats["shift_dy"], stats["shift_dx"] = float(dy), float(dx)
-        cent = filter_centroids(filters[:tau])
+        cent = filter_centroids(filters[:tau], core=0.5)
         for k in range(tau):  # k = 1: the most recent conditioning frame
             cy, cx = cent[tau - 1 - k]
             stats[f"centroid_dy_{k + 1}"], stats[f"centroid_dx_{k + 1}"] = float(cy - r), float(cx - cpix)

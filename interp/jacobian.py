@@ -392,7 +392,7 @@ def full_jacobian(net, y, c, chunk: int = 64) -> "torch.Tensor":
     return rows.reshape(H * W, -1)
 
 
-def filter_centroids(filters, weight: str = "abs") -> np.ndarray:
+def filter_centroids(filters, weight: str = "abs", core: float = 0.0) -> np.ndarray:
     """Centre of mass (row, col) of each frame of adaptive filters.
 
     Where a filter on a conditioning frame sits relative to its output pixel shows where the
@@ -405,6 +405,11 @@ def filter_centroids(filters, weight: str = "abs") -> np.ndarray:
         ``[..., tau + 1, H, W]`` (from :func:`adaptive_filter` or :func:`adaptive_filters`).
     weight : str
         ``"abs"`` weighs each pixel by |filter|, ``"positive"`` by max(filter, 0).
+    core : float
+        In [0, 1): only pixels whose weight is at least ``core`` times the frame's largest
+        weight count. 0 (the default) is the plain centre of mass; 0.5 locates the filter's
+        half-maximum core, which the weak, diffuse tails a trained network spreads over the
+        whole frame cannot pull towards the frame's centre.
 
     Returns
     -------
@@ -421,6 +426,10 @@ def filter_centroids(filters, weight: str = "abs") -> np.ndarray:
         w = np.clip(f.astype(np.float64), 0.0, None)
     else:
         raise InterpError(f"weight must be 'abs' or 'positive', got {weight!r}")
+    if not (isinstance(core, (int, float)) and 0.0 <= core < 1.0):
+        raise InterpError(f"core must be a number in [0, 1), got {core!r}")
+    if core > 0:
+        w = np.where(w >= core * w.max(axis=(-2, -1), keepdims=True), w, 0.0)
     rows, cols = np.indices(f.shape[-2:], dtype=np.float64)
     total = w.sum(axis=(-2, -1))
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -136,7 +136,7 @@ def plot_adaptive_filters(table: "pd.DataFrame") -> "Figure":
     axes[0, 0].set_ylabel("inputs", fontsize=7)
     axes[1, 0].set_ylabel("filters", fontsize=7)
     shift = (f"pattern shift {stats['shift_dx']:+.0f} px/frame horizontally, {stats['shift_dy']:+.0f} vertically; "
-             f"last filter's centroid {stats.get('centroid_dx_1', float('nan')):+.1f}, "
+             f"last filter's core at {stats.get('centroid_dx_1', float('nan')):+.1f}, "
              f"{stats.get('centroid_dy_1', float('nan')):+.1f} px"
              if "shift_dx" in stats else "")
     data = str(table["data"].iloc[0]) if "data" in table.columns else ""

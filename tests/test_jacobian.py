@@ -75,6 +75,19 @@ def test_shapes_and_dtypes():
     assert filter_centroids(fs).shape == (2, 3, 2)
 
 
+def test_filter_centroids_core_ignores_diffuse_tails():
+    f = np.full((1, 9, 9), 0.01)  # a weak tail over the whole frame ...
+    f[0, 2, 6] = 1.0  # ... and a sharp core
+    plain = filter_centroids(f)[0]
+    assert plain[0] > 2.5 and plain[1] < 5.5  # the tail's mass pulls the plain centroid to the middle
+    assert np.allclose(filter_centroids(f, core=0.5)[0], [2.0, 6.0])
+    assert np.allclose(filter_centroids(-f, core=0.5)[0], [2.0, 6.0])  # |filter| by default
+    assert np.isnan(filter_centroids(np.zeros((1, 4, 4)), core=0.5)).all()
+    for bad in (-0.1, 1.0, "half"):
+        with pytest.raises(InterpError, match="core"):
+            filter_centroids(f, core=bad)
+
+
 def test_adaptive_filter_matches_brute_force_jacobian():
     net = tiny()
     y, c = inputs()
@@ -284,17 +297,19 @@ def moving_disk(v, end=(16.0, 16.0)) -> np.ndarray:
 
 
 def motion_errors(make_net, psnr: float = 16.0) -> np.ndarray:
-    """Distance (px) of each conditioning filter's |filter| centroid from pixel - k v.
+    """Where each conditioning filter's core sits, for a disk moving at constant velocity v.
 
     The output pixels sit just inside the leading edge of the disk in the predicted frame
     (at 0 and +-45 degrees from the direction of motion), where the pattern's position is
     identifiable: there, copying the last frame in place gives the background, and only
-    the displaced location holds the disk. Returns [cases, 2]: lag 1 (most recent frame),
-    lag 2 (older frame).
+    the displaced location holds the disk. A filter's position is its half-maximum core
+    (``filter_centroids(..., core=0.5)``). Returns [cases, 4]: the distance (px) of the most
+    recent frame's core from pixel - v, of the older frame's from pixel - 2 v, and each
+    core's displacement from the pixel along -v (px; positive: opposite to the motion).
     """
     gen = torch.Generator().manual_seed(0)
     sigma = 10.0 ** (-psnr / 20.0)
-    errors = []
+    rows = []
     for v in VELOCITIES:
         frames = moving_disk(v)
         vv = np.asarray(v, dtype=np.float64)
@@ -306,17 +321,29 @@ def motion_errors(make_net, psnr: float = 16.0) -> np.ndarray:
         x = torch.from_numpy(frames[2])[None]
         y = x + sigma * torch.randn(x.shape, generator=gen)
         filters = adaptive_filters(make_net(v), y, torch.from_numpy(frames[:2]), pixels)
-        centers = filter_centroids(filters)  # [P, 3, 2]
+        centers = filter_centroids(filters, core=0.5)  # [P, 3, 2]
         for p, cen in zip(pixels, centers):
             p = np.asarray(p, dtype=np.float64)
-            errors.append([np.linalg.norm(cen[1] - (p - vv)), np.linalg.norm(cen[0] - (p - 2 * vv))])
-    return np.asarray(errors)
+            rows.append([np.linalg.norm(cen[1] - (p - vv)), np.linalg.norm(cen[0] - (p - 2 * vv)),
+                         -(cen[1] - p) @ u, -(cen[0] - p) @ u])
+    return np.asarray(rows)
 
 
-def follows_motion(errors: np.ndarray, tol: float = 1.0) -> bool:
-    """The check of Fig. 7: centroids within ``tol`` px of pixel - v and pixel - 2v (median over
-    cases), and no case off by more than 2 tol."""
-    return bool((np.median(errors, axis=0) <= tol).all() and (errors <= 2 * tol).all())
+def follows_motion(m: np.ndarray, tol: float = 1.0) -> bool:
+    """The check of Fig. 7 ("the effective filter ... focuses on the part of the previous
+    image displaced" opposite to the motion): the most recent frame's filter core within
+    ``tol`` px of pixel - v (median over cases, no case off by more than 2 tol), and the
+    older frame's core displaced opposite to the motion too (median displacement along -v
+    positive). The older frame is not required to sit at pixel - 2 v: a trained network
+    uses it with a signed, derivative-like filter (it measures the velocity) rather than as
+    a second copy of the pattern."""
+    return bool(np.median(m[:, 0]) <= tol and m[:, 0].max() <= 2 * tol and np.median(m[:, 3]) > 0)
+
+
+def describe_motion(m: np.ndarray) -> str:
+    med = np.median(m, axis=0)
+    return (f"most recent frame: median {med[0]:.2f} px from pixel - v (worst {m[:, 0].max():.2f}), displaced "
+            f"{med[2]:.2f} px along -v; older frame: displaced {med[3]:.2f} px along -v (median)")
 
 
 class ShiftDenoiser(torch.nn.Module):
@@ -341,9 +368,14 @@ class ShiftDenoiser(torch.nn.Module):
 
 def test_motion_check_detects_displaced_filters_and_rejects_static_ones():
     moving = motion_errors(lambda v: ShiftDenoiser(v))
-    assert follows_motion(moving) and moving.max() < 1e-6
+    assert follows_motion(moving) and moving[:, :2].max() < 1e-6
+    speed = np.repeat([np.hypot(*v) for v in VELOCITIES], 3)  # three pixels per velocity
+    assert np.allclose(moving[:, 2], speed) and np.allclose(moving[:, 3], 2 * speed)  # |v| and 2|v|
     static = motion_errors(lambda v: ShiftDenoiser(v, shift=False))
-    assert not follows_motion(static)  # in-place filters are off by |v| and 2|v|
+    assert not follows_motion(static)  # in-place filters are off by |v|, and not displaced
+    assert np.allclose(static[:, 0], speed) and np.allclose(static[:, 2:], 0.0)
+    backwards = motion_errors(lambda v: ShiftDenoiser(tuple(-k for k in v)))
+    assert not follows_motion(backwards)  # displaced along the motion instead of against it
 
 
 @pytest.fixture(scope="module")
@@ -364,30 +396,41 @@ def test_shipped_model_filters_are_exactly_linear(shipped):
     assert float((f.double() * torch.cat([c, y]).double()).sum()) == pytest.approx(float(value), abs=1e-5)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "measured: the shipped model's conditioning filters stay centred on the output pixel "
-    "(centroid displacement ~0-0.5 px for a 2 px/frame disk, at 0 and 16 dB), and at -10 dB "
-    "its prediction is worse than copying the last frame; it has not learned motion-"
-    "compensated filtering. The check itself is validated by the ShiftDenoiser controls."))
-def test_shipped_model_filters_follow_the_motion(shipped):
-    errors = motion_errors(lambda v: shipped)
-    assert follows_motion(errors), f"median centroid errors (lag 1, lag 2): {np.median(errors, axis=0)} px"
-
-
-@pytest.mark.xfail(strict=False, reason=(
-    "measured: the natural-video model davis32-tau2 (500k samples) keeps its conditioning filters "
-    "near the output pixel too: median centroid errors 2.3 px (lag 1) and 4.0 px (lag 2) at 16 dB "
-    "for a 2 px/frame disk; on a DAVIS pattern moving 3 px/frame left (Fig. 7) its last frame's "
-    "filter sits +0.4 px off the pixel"))
-def test_natural_model_filters_follow_the_motion():
-    path = REPO / "models" / "davis32-tau2.safetensors"
+def _load_model(name: str):
+    path = REPO / "models" / f"{name}.safetensors"
     if not path.is_file():
         pytest.skip(f"{path} is not present")
     from interp import checkpoint
 
-    net = checkpoint.load(path)
-    errors = motion_errors(lambda v: net)
-    assert follows_motion(errors), f"median centroid errors (lag 1, lag 2): {np.median(errors, axis=0)} px"
+    return checkpoint.load(path)
+
+
+def test_occlusion_model_filters_follow_the_motion():
+    """leaves-tau2-occlusion, the moving-leaves model trained with the capped weight and the
+    first-contact focus, has learned to extrapolate motion (one-step 24.9 dB against 21.8 dB
+    for copying the last frame): its filter on the most recent frame sits at pixel - v."""
+    net = _load_model("leaves-tau2-occlusion")
+    m = motion_errors(lambda v: net)
+    assert follows_motion(m), describe_motion(m)
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "measured (16 dB, 2 px/frame disk): leaves-tau2, trained under the paper's uncapped weight, "
+    "keeps its most recent frame's filter near the output pixel (median 2.4 px from pixel - v, "
+    "displaced -0.1 px along -v); its one-step prediction is worse than copying the last frame"))
+def test_first_leaves_model_filters_follow_the_motion(shipped):
+    m = motion_errors(lambda v: shipped)
+    assert follows_motion(m), describe_motion(m)
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "measured (16 dB, 2 px/frame disk): davis32-tau2 (500k samples of DAVIS32 built from ten "
+    "davis-mini videos) keeps its most recent frame's filter near the output pixel (median 2.1 px "
+    "from pixel - v, not displaced along -v)"))
+def test_natural_model_filters_follow_the_motion():
+    net = _load_model("davis32-tau2")
+    m = motion_errors(lambda v: net)
+    assert follows_motion(m), describe_motion(m)
 
 
 # --------------------------------------------------------------------------- input checks
