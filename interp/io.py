@@ -102,7 +102,7 @@ def read_toml(path: str | os.PathLike, what: str, missing: str | None = None) ->
     except IsADirectoryError:
         raise InterpError(f"{what} {path} is a directory") from None
     except tomllib.TOMLDecodeError as err:
-        raise InterpError(f"{path}: invalid TOML: {err}") from None
+        raise InterpError(f"{path}: malformed TOML: {err}") from None
     except UnicodeDecodeError as err:
         raise InterpError(f"{path}: not UTF-8 text ({err.reason})") from None
     except OSError as err:

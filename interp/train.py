@@ -106,7 +106,6 @@ import platform
 import signal
 import sys
 import time
-import tomllib
 import traceback
 from pathlib import Path
 
@@ -115,7 +114,7 @@ import torch
 
 from . import checkpoint as ckpt_mod
 from .cli import ArgumentParser, InterpError, run, short_repr
-from .io import atomic_write, toml_line
+from .io import atomic_write, read_toml, toml_line
 from .unet import NORMS, UNet, share_batch_statistics
 
 __all__ = ["RECIPES", "Card", "read_card", "lr_at", "train", "evaluate", "sample_noise_levels", "weights_digest",
@@ -200,19 +199,7 @@ def read_card(path) -> Card:
     values and structure).
     """
     path = Path(path)
-    if not path.exists():
-        raise InterpError(f"model card {path} does not exist")
-    if not path.is_file():
-        raise InterpError(f"model card {path} is not a file")
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
-    except UnicodeDecodeError:
-        raise InterpError(f"{path}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise InterpError(f"{path}: malformed TOML: {err}") from None
-    except OSError as err:
-        raise InterpError(f"cannot read model card {path}: {err.strerror or err}") from None
+    text, raw = read_toml(path, "model card", missing=f"model card {path} does not exist")
 
     def bad(table: str | None, key: str | None, message: str) -> InterpError:
         """The error, with the line of ``key`` in ``table`` (else of the table's header)."""

@@ -276,7 +276,7 @@ ENTRY = ('[[figure]]\nid = "{id}"\ntitle = "t"\nanalysis = "leaves_examples"\n'
     ('figure = "x"\n', ["line 1", "array of tables"]),
     ("[other]\nx = 1\n", ["line 1", "unknown top-level"]),
     ("", ["no [[figure]] entries"]),
-    (ENTRY.format(id="a").replace('title = "t"', 'title = "t'), ["line 3", "invalid TOML"]),
+    (ENTRY.format(id="a").replace('title = "t"', 'title = "t'), ["line 3", "malformed TOML"]),
 ])
 def test_malformed_manifest_names_file_line_and_figure(tmp_path, text, needles, capsys):
     manifest = tmp_path / "manifest.toml"

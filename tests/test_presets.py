@@ -91,7 +91,7 @@ def test_npz_cards_get_a_stand_in_or_the_dataset_the_preset_names(tmp_path):
     ("[preset]\ncolour = 'red'\n", ["line 2", "colour"]),
     ("[card.weights]\nx = 1\n", ["[card]"]),
     ("[figure.fig04]\nn = 3\n", ["figure.fig04", "params"]),
-    ("[preset\n", ["invalid TOML"]),
+    ("[preset\n", ["malformed TOML"]),
 ])
 def test_bad_presets_are_one_line_errors(tmp_path, capsys, text, needles):
     path = tmp_path / "bad.toml"
