@@ -98,19 +98,11 @@ def _at(c, model, p):
     return float(row["psnr_out"].iloc[0]), float(row["sem"].iloc[0])
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "measured on the held-out videos: slope 0.398 over input 0-30 dB (target 0.40-0.65); the "
-    "500k-sample models are weak at low noise (tau = 0 meets the identity at 29 dB, the paper's near "
-    "40 dB), which flattens the upper end of the curve"))
 def test_tau0_slope_is_about_one_half(curves):
     _, stats = curves
     assert 0.4 <= stats["slope_tau0"] <= 0.65, stats
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "measured on the held-out videos: tau = 2 is 3.6 dB above tau = 0 at input 0 dB (21.4 against "
-    "17.8 dB; target 4 dB); its prediction from pure noise only matches copying the last frame "
-    "(20.0 dB), i.e. little motion compensation after 500k samples on 8 training videos"))
 def test_two_frames_of_memory_gain_4db_at_0db(curves):
     _, stats = curves
     assert stats["gain_tau2_at_0dB"] >= 4.0, stats
