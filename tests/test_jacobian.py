@@ -380,11 +380,7 @@ def test_motion_check_detects_displaced_filters_and_rejects_static_ones():
 
 @pytest.fixture(scope="module")
 def shipped():
-    if not SHIPPED.is_file():
-        pytest.skip(f"{SHIPPED} is not present")
-    from interp import checkpoint
-
-    return checkpoint.load(SHIPPED)
+    return _load_model(SHIPPED.stem)
 
 
 def test_shipped_model_filters_are_exactly_linear(shipped):
