@@ -30,6 +30,10 @@ and the loss is ||x - x_hat(y, c)||^2 / sigma^2, minimised with Adam (lr 1e-3). 
 halves the learning rate at epoch 500 of 1000 and every 100 epochs after that; here the
 schedule is expressed as fractions of the run (halve at 50%, 60%, 70%, 80%, 90%), so a shorter
 run keeps its shape.
+Raising ``samples`` and resuming therefore moves a run back to an earlier point of the
+schedule, usually from a halved rate to the full one (a warm restart); ``--resume`` says so
+in one line before it goes on. On the DAVIS32 models such an extension trained worse than one
+run of the new length from scratch.
 
 The checkpoint is written beside the card (``NAME.safetensors``), atomically, every
 ``checkpoint_seconds`` and at the end; it includes the optimizer and random state, so
@@ -665,9 +669,33 @@ def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: d
         start["state"] = old.config.get("train_state", {})
         start["results"] = old.config.get("results", {})
         log(f"resuming {card.name} at step {start['state'].get('step', 0)} of {total_steps}")
+        note = _length_change_note(old.config.get("total_steps"), total_steps, start["state"].get("step", 0),
+                                   float(card.train["lr"]))
+        if note:
+            log(f"{card.name}: {note}")
         if start["state"].get("done") and start["state"].get("step", 0) >= total_steps:
             start["finished"] = old.config
     return start
+
+
+def _length_change_note(old_total, total_steps: int, step: int, base_lr: float) -> str | None:
+    """What resuming with a different run length does to the learning rate, or None if nothing.
+
+    The schedule is a fraction of the run, so raising ``samples`` and resuming moves the run
+    back to an earlier point of the schedule: from a halved rate back to the full one (a warm
+    restart). Such an extension can train worse than one run of the new length from scratch;
+    the note says so before the run goes on.
+    """
+    if not _is_int(old_total) or old_total == total_steps or old_total <= 0:
+        return None
+    before = lr_at(min(step / old_total, 1.0), base_lr)
+    after = lr_at(min(step / total_steps, 1.0), base_lr)
+    text = (f"the card asks for {total_steps} steps, the checkpoint was trained towards {old_total}; "
+            f"the learning-rate schedule follows the new length, so at step {step} the rate goes "
+            f"from {before:g} to {after:g}")
+    if after > before:
+        text += " (a warm restart: training from scratch at the new length may end better)"
+    return text
 
 
 def _check_training_state(old: ckpt_mod.Checkpoint, net: torch.nn.Module) -> None:

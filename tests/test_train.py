@@ -116,6 +116,24 @@ def test_resume_ends_with_the_same_weights(tmp_path):
         assert torch.equal(a.model[k], b.model[k]), k
 
 
+def test_resuming_a_longer_run_says_the_schedule_restarts(tmp_path):
+    """Raising `samples` and resuming sends the rate back up; the run says so in one line."""
+    card = write_card(tmp_path, samples=256)  # 8 steps: ends at lr / 32
+    train.train(card, progress=False, log=lambda *a: None)
+    write_card(tmp_path, samples=1024)  # 32 steps: step 8 is at 25%, full rate
+    lines = []
+    train.train(card, resume=True, progress=False, log=lambda *a: lines.append(" ".join(map(str, a))))
+    notes = [line for line in lines if "schedule" in line]
+    base = float(train.read_card(card).train["lr"])
+    assert len(notes) == 1, lines
+    assert "asks for 32 steps" in notes[0] and "towards 8" in notes[0] and "warm restart" in notes[0]
+    assert f"from {base / 32:g} to {base:g}" in notes[0]
+    # same length, or a shorter one that does not raise the rate: no warm-restart warning
+    assert train._length_change_note(8, 8, 4, base) is None
+    shorter = train._length_change_note(32, 16, 8, base)
+    assert shorter is not None and "warm restart" not in shorter
+
+
 def test_existing_checkpoint_needs_resume(tmp_path):
     card = write_card(tmp_path, samples=64)
     train.train(card, progress=False, log=lambda *a: None)
