@@ -420,9 +420,9 @@ def test_first_leaves_model_filters_follow_the_motion(shipped):
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "measured (16 dB, 2 px/frame disk): davis32-tau2 (1.5M samples of DAVIS32 built from ten "
-    "davis-mini videos) keeps its most recent frame's filter near the output pixel (median 2.4 px "
-    "from pixel - v, displaced -0.1 px along -v): it has learned little motion compensation"))
+    "measured (16 dB, 2 px/frame disk): davis32-tau2 (1.5M samples in one run, DAVIS32 built from "
+    "ten davis-mini videos) displaces its most recent frame's filter 1.3 px along -v, not the whole "
+    "2 px (median 1.27 px from pixel - v, worst 2.83), and its older frame's -0.3 px"))
 def test_natural_model_filters_follow_the_motion():
     net = _load_model("davis32-tau2")
     m = motion_errors(lambda v: net)
