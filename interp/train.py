@@ -33,7 +33,11 @@ run keeps its shape.
 Raising ``samples`` and resuming therefore moves a run back to an earlier point of the
 schedule, usually from a halved rate to the full one (a warm restart); ``--resume`` says so
 in one line before it goes on. On the DAVIS32 models such an extension trained worse than one
-run of the new length from scratch.
+run of the new length from scratch. Other edits of the ``[train]`` table between stop and
+resume (``weight_cap``, ``focus``, ``lr`` ...) take effect from the checkpoint's step:
+``--resume`` names the keys that changed, and the checkpoint records the run's history as
+``stages``, a list of ``{"from_step", "recipe"}`` (speed and bookkeeping keys such as
+``threads`` do not start a stage).
 
 The checkpoint is written beside the card (``NAME.safetensors``), atomically, every
 ``checkpoint_seconds`` and at the end; it includes the optimizer and random state, so
@@ -648,7 +652,7 @@ def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: d
     every process starts from the same state even when only rank 0 can see the checkpoint.
     """
     start = {"init": None, "model": None, "optim": None, "generator": None, "state": {}, "results": {},
-             "finished": None}
+             "finished": None, "stages": [{"from_step": 0, "recipe": dict(card.train)}]}
     if card.train.get("init"):
         start["init"] = _initial_weights(card, net)
         start["model"] = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
@@ -668,14 +672,43 @@ def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: d
         start["generator"] = old.rng.get("generator")
         start["state"] = old.config.get("train_state", {})
         start["results"] = old.config.get("results", {})
-        log(f"resuming {card.name} at step {start['state'].get('step', 0)} of {total_steps}")
-        note = _length_change_note(old.config.get("total_steps"), total_steps, start["state"].get("step", 0),
-                                   float(card.train["lr"]))
+        step = start["state"].get("step", 0)
+        log(f"resuming {card.name} at step {step} of {total_steps}")
+        note = _length_change_note(old.config.get("total_steps"), total_steps, step, float(card.train["lr"]))
         if note:
             log(f"{card.name}: {note}")
+        start["stages"] = _recipe_stages(old.config, card.train, step)
+        if len(start["stages"]) > len(old.config.get("stages") or [None]):
+            log(f"{card.name}: the recipe changes at step {step}: "
+                f"{_recipe_change(start['stages'][-2]['recipe'], card.train)} (recorded in the checkpoint's stages)")
         if start["state"].get("done") and start["state"].get("step", 0) >= total_steps:
             start["finished"] = old.config
     return start
+
+
+# [train] keys that do not change what is learned (bookkeeping, speed): not a new stage
+_BOOKKEEPING_KEYS = {"threads", "checkpoint_seconds", "eval_every", "eval_windows"}
+
+
+def _recipe_change(before: dict, after: dict) -> str:
+    """``"key a -> b, ..."`` over the [train] keys that differ, bookkeeping keys aside."""
+    keys = sorted((set(before) | set(after)) - _BOOKKEEPING_KEYS)
+    return ", ".join(f"{k} {before.get(k)} -> {after.get(k)}" for k in keys if before.get(k) != after.get(k))
+
+
+def _recipe_stages(old_config: dict, recipe: dict, step: int) -> list[dict]:
+    """The checkpoint's recipe history, with a new stage from ``step`` if ``recipe`` differs.
+
+    Each stage is ``{"from_step": s, "recipe": [train] table}``. Checkpoints written before
+    stages were recorded count as one stage with their saved recipe.
+    """
+    stages = old_config.get("stages")
+    if not isinstance(stages, list) or not stages:
+        stages = [{"from_step": 0, "recipe": old_config.get("recipe") or {}}]
+    stages = [dict(s) for s in stages]
+    if _recipe_change(stages[-1].get("recipe") or {}, recipe):
+        stages.append({"from_step": int(step), "recipe": dict(recipe)})
+    return stages
 
 
 def _length_change_note(old_total, total_steps: int, step: int, base_lr: float) -> str | None:
@@ -872,7 +905,7 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
             "card": card.name, "model": card.model, "recipe": tr, "data": data_desc, "init": init,
             "step": state["step"], "samples": state["step"] * bs, "total_steps": total_steps,
             "train_state": {**state, "done": done}, "results": results, "versions": _versions(),
-            "hardware": hardware, "processes": procs.world,
+            "hardware": hardware, "processes": procs.world, "stages": start["stages"],
         }
 
     def write_checkpoint(done: bool) -> None:

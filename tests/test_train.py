@@ -134,6 +134,33 @@ def test_resuming_a_longer_run_says_the_schedule_restarts(tmp_path):
     assert shorter is not None and "warm restart" not in shorter
 
 
+def test_resuming_with_a_changed_recipe_records_a_stage(tmp_path):
+    """A resumed run whose card changed its recipe says so and keeps the history in the checkpoint."""
+    card = write_card(tmp_path, samples=256)  # 8 steps
+    train.train(card, progress=False, log=lambda *a: None)
+    first = read(tmp_path / "tiny.safetensors").config
+    assert first["stages"] == [{"from_step": 0, "recipe": first["recipe"]}]
+    step = first["train_state"]["step"]
+    assert step == 8
+    write_card(tmp_path, samples=512)  # a longer run, with the weight capped from step 8 on
+    card.write_text(card.read_text().replace("[train]", "[train]\nweight_cap = 1.0"))
+    lines = []
+    cfg = train.train(card, resume=True, progress=False, log=lambda *a: lines.append(" ".join(map(str, a))))
+    notes = [line for line in lines if "recipe changes" in line]
+    assert len(notes) == 1 and f"at step {step}" in notes[0], lines
+    assert "samples 256 -> 512" in notes[0] and "weight_cap None -> 1.0" in notes[0], lines
+    assert [s["from_step"] for s in cfg["stages"]] == [0, step]
+    assert cfg["stages"][0]["recipe"].get("weight_cap") is None and cfg["stages"][1]["recipe"]["weight_cap"] == 1.0
+    saved = read(tmp_path / "tiny.safetensors").config["stages"]
+    assert saved == cfg["stages"]
+    # bookkeeping keys are not a new stage; an unchanged recipe keeps the history as it is
+    assert train._recipe_stages(cfg, {**cfg["recipe"], "threads": 1, "eval_every": 0.5}, 99) == cfg["stages"]
+    # a checkpoint from before stages were recorded counts as one stage with its recipe
+    old = {"recipe": {"lr": 1e-3}}
+    assert train._recipe_stages(old, {"lr": 1e-3}, 5) == [{"from_step": 0, "recipe": {"lr": 1e-3}}]
+    assert train._recipe_stages(old, {"lr": 5e-4}, 5)[1] == {"from_step": 5, "recipe": {"lr": 5e-4}}
+
+
 def test_existing_checkpoint_needs_resume(tmp_path):
     card = write_card(tmp_path, samples=64)
     train.train(card, progress=False, log=lambda *a: None)
