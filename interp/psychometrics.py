@@ -74,6 +74,7 @@ __all__ = [
     "fit_logistic",
     "truth_probability",
     "calibration",
+    "contact_test",
     "DEFAULT_DIFFERENCES",
     "main",
 ]
@@ -672,6 +673,103 @@ def calibration(samples: "pd.DataFrame", rule: str = "stochastic", *, n_boot: in
     # conditions without a single valid sample have no frequency: they are left out (NaN)
     return {"error": float(freq["abs_error"].mean()), "error_ci": ci, "max_error": float(freq["abs_error"].max()),
             "rule": rule, "level": level, "per_condition": freq}
+
+
+# ------------------------------------------------------------- the training world's contacts
+def contact_test(denoiser: Callable, *, n_sequences: int = 60_000, seed: int = 0, variant: str = "default",
+                 sigmas: Sequence[float] = (0.2, 0.5, 1.0), min_dr: float = 1.5, min_contrast: float = 0.25,
+                 min_lens: int = 4, noise_seed: int = 0, batch: int = 256) -> "pd.DataFrame":
+    """Does the denoiser know which disk goes in front? A test on the data's own first contacts.
+
+    The probes ask for samples, which also need good motion extrapolation. This asks the
+    denoiser directly, on the training world: from the test split of ``n_sequences``
+    moving-leaves sequences (dataset ``seed``, ``variant``), every first contact (frame ``t``:
+    the two meeting disks overlap, in ``t - 1`` they did not) whose radii differ by at least
+    ``min_dr`` px, whose grays differ by at least ``min_contrast``, and whose lens (pixels inside
+    both disks) has at least ``min_lens`` pixels. Its next frame is observed at each noise level
+    ``sigma`` twice, with the same noise: as rendered, and with the two disks' depth order
+    reversed (everything else identical), given the real frames before it. The lens of each
+    estimate is read as a weight on the larger disk, ``(mean - L_small) / (L_large - L_small)``.
+
+    A denoiser that only removes noise follows the observation: weight near 1 for the
+    rendered frame of the default variant (larger in front) and near 0 for the reversed one.
+    One that has learned the occlusion rule pulls the reversed observation towards the larger
+    disk, the more so the less the noisy observation says (larger ``sigma``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (contact, sigma, observation): ``sequence``, ``frame``, ``dr`` (|r1 - r2|,
+        px), ``lens_pixels``, ``larger_in_front`` (in the rendered frame), ``sigma``, ``shown``
+        (``"rendered"`` or ``"reversed"``) and ``weight_larger``.
+    """
+    import pandas as pd
+    import torch
+
+    from .leaves import LeavesConfig, _sample_scenes, render, split_is_test
+
+    tau = int(getattr(denoiser, "tau", 2))
+    if tau < 1:
+        raise ValueError("the contact test needs a conditional denoiser (tau >= 1)")
+    cfg = LeavesConfig(variant=variant)
+    grid = np.arange(cfg.size) + 0.0
+    rr, cc = np.meshgrid(grid, grid, indexing="ij")
+    picked: list[dict] = []
+    for lo in range(0, n_sequences, 4096):
+        m = min(4096, n_sequences - lo)
+        sc = _sample_scenes(cfg, seed, lo, m)
+        test = split_is_test(seed, np.arange(lo, lo + m))
+        c, r = sc["center"][:, :2], sc["radius"][:, :2]  # [m, 2, T, 2], [m, 2, T]
+        gap = np.hypot(*np.moveaxis(c[:, 0] - c[:, 1], -1, 0)) - r.sum(axis=1)  # [m, T]; < 0: overlap
+        for i in np.flatnonzero(test):
+            hits = np.flatnonzero((gap[i, tau:] < 0) & (gap[i, tau - 1:-1] >= 0))
+            if not len(hits):
+                continue
+            t = int(hits[0]) + tau
+            lum = sc["luminance"][i, :2]
+            if abs(r[i, 0, t] - r[i, 1, t]) < min_dr or abs(lum[0] - lum[1]) < min_contrast:
+                continue
+            inside = [np.hypot(rr - c[i, k, t, 0], cc - c[i, k, t, 1]) <= r[i, k, t] - 0.5 for k in (0, 1)]
+            lens = inside[0] & inside[1]
+            if lens.sum() < min_lens:
+                continue
+            picked.append({"sequence": lo + int(i), "frame": t, "lens": lens,
+                           **{k: v[i] for k, v in sc.items()}})
+    columns = ["sequence", "frame", "dr", "lens_pixels", "larger_in_front", "sigma", "shown", "weight_larger"]
+    if not picked:
+        return pd.DataFrame(columns=columns)
+    stack = lambda key: np.stack([p[key] for p in picked])  # noqa: E731
+    layer = stack("layer")
+    reversed_layer = layer.copy()
+    reversed_layer[:, [0, 1]] = layer[:, [1, 0]]
+    args = (stack("center"), stack("radius"), stack("luminance"), stack("background"))
+    movies = {"rendered": render(*args, layer, cfg.size), "reversed": render(*args, reversed_layer, cfg.size)}
+    t_idx = np.array([p["frame"] for p in picked])
+    rows_i = np.arange(len(picked))
+    cond = torch.from_numpy(np.stack([movies["rendered"][j, t - tau:t] for j, t in enumerate(t_idx)]))
+    target = {k: torch.from_numpy(v[rows_i, t_idx]).unsqueeze(1) for k, v in movies.items()}
+    big = np.array([int(np.argmax(p["radius"][:2, p["frame"]])) for p in picked])
+    lum = stack("luminance")[:, :2]
+    l_big, l_small = lum[rows_i, big], lum[rows_i, 1 - big]
+    lens = stack("lens")
+    in_front = np.array([int(np.argmax(p["layer"][:2, p["frame"]])) for p in picked]) == big
+    gen = torch.Generator().manual_seed(int(noise_seed))
+    rows = []
+    for sigma in sigmas:
+        z = torch.randn(target["rendered"].shape, generator=gen)
+        for shown, x in target.items():
+            y = x + float(sigma) * z
+            with torch.no_grad():
+                est = torch.cat([denoiser(y[k:k + batch], cond[k:k + batch]) for k in range(0, len(y), batch)])
+            est = est[:, 0].double().numpy()
+            lens_mean = (est * lens).sum(axis=(1, 2)) / lens.sum(axis=(1, 2))
+            weight = (lens_mean - l_small) / (l_big - l_small)
+            for j, p in enumerate(picked):
+                rows.append({"sequence": p["sequence"], "frame": p["frame"],
+                             "dr": float(abs(p["radius"][0, p["frame"]] - p["radius"][1, p["frame"]])),
+                             "lens_pixels": int(lens[j].sum()), "larger_in_front": bool(in_front[j]),
+                             "sigma": float(sigma), "shown": shown, "weight_larger": float(weight[j])})
+    return pd.DataFrame(rows, columns=columns)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -337,8 +337,71 @@ def test_occlusion_sweep_table_and_plot(models):
 def test_occlusion_figures_are_in_the_manifest():
     specs = {s.id: s for s in figures.load_manifest()}
     for fid, analysis in [("fig03", "occlusion_example"), ("fig04", "occlusion_sweep"),
-                          ("fig11", "occlusion_example")]:
+                          ("fig11", "occlusion_example"), ("calibration", "occlusion_sweep")]:
         assert specs[fid].analysis == analysis and analysis in figures.ANALYSES
         figures.plot_function(specs[fid])
     assert specs["fig03"].params["dr"] == 0.0 and specs["fig11"].params["dr"] > 0
     assert set(specs["fig04"].params["highlight"]) == {specs["fig03"].params["dr"], specs["fig11"].params["dr"]}
+    assert specs["calibration"].params["truth"] == "stochastic"
+    assert list(specs["calibration"].models) == ["leaves-stochastic-tau2"]
+
+
+# ------------------------------------------------------------------- contact test
+class _Follower:
+    """A denoiser that only removes noise it cannot remove: returns the observation."""
+
+    tau = 2
+
+    def __call__(self, y, c):
+        return y
+
+
+class _Oracle:
+    """A denoiser that knows every sequence: returns the true next frame whatever it observes."""
+
+    tau = 2
+
+    def __init__(self, n, seed, variant="default"):
+        from interp.leaves import generate
+
+        self.frames = torch.from_numpy(generate(n, seed, variant).frames)  # [n, T, H, W]
+
+    def __call__(self, y, c):
+        out = []
+        for ci in c:  # find the sequence and frame whose two previous frames are c
+            d = (self.frames.unfold(1, 2, 1).permute(0, 1, 4, 2, 3) - ci).abs().amax(dim=(2, 3, 4))
+            i, t = np.unravel_index(int(torch.argmin(d)), tuple(d.shape))
+            assert float(d[i, t]) < 1e-5
+            out.append(self.frames[i, t + 2])
+        return torch.stack(out)[:, None]
+
+
+def test_contact_test_separates_following_from_knowing_the_rule():
+    kw = dict(n_sequences=4000, seed=0, sigmas=(1e-4, 1.0), min_dr=1.0, min_contrast=0.2)
+    follow = psy.contact_test(_Follower(), **kw)
+    assert len(follow) >= 8 and list(follow.columns) == ["sequence", "frame", "dr", "lens_pixels",
+                                                        "larger_in_front", "sigma", "shown", "weight_larger"]
+    assert follow["larger_in_front"].all()  # default rule: the larger disk is in front
+    assert (follow["dr"] >= 1.0).all() and (follow["lens_pixels"] >= 4).all()
+    clean = follow[follow["sigma"] == 1e-4].groupby("shown")["weight_larger"]
+    np.testing.assert_allclose(clean.min()["rendered"], 1.0, atol=1e-3)  # follows what it sees
+    np.testing.assert_allclose(clean.max()["reversed"], 0.0, atol=1e-3)
+    knows = psy.contact_test(_Oracle(4000, 0), **kw)
+    assert len(knows) == len(follow)
+    np.testing.assert_allclose(knows["weight_larger"], 1.0, atol=1e-5)  # the rule, whatever is observed
+
+
+def test_contact_test_stochastic_rule_and_errors():
+    t = psy.contact_test(_Follower(), n_sequences=4000, seed=1, variant="stochastic", sigmas=(1e-4,),
+                         min_dr=0.0, min_contrast=0.2)
+    assert t["larger_in_front"].any() and not t["larger_in_front"].all()
+    rendered = t[t["shown"] == "rendered"]
+    np.testing.assert_allclose(rendered["weight_larger"], rendered["larger_in_front"].astype(float), atol=1e-3)
+    none = psy.contact_test(_Follower(), n_sequences=50, seed=0, min_lens=10_000)
+    assert len(none) == 0 and "weight_larger" in none.columns
+
+    class Unconditional:
+        tau = 0
+
+    with pytest.raises(ValueError, match="tau >= 1"):
+        psy.contact_test(Unconditional())
