@@ -14,7 +14,7 @@ from interp.train import evaluate, read_card
 
 from conftest import REPO
 
-MODELS = ["leaves-tau2", "leaves-tau2-long"]
+MODELS = ["leaves-tau2", "leaves-tau2-long", "leaves-tau2-occlusion", "leaves-stochastic-tau2"]
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -70,9 +70,28 @@ def test_card_records_the_run(name, net):
         assert np.isclose(res[k], v), k
 
 
-def test_fine_tuned_model_records_its_starting_weights():
+def test_card_describes_the_last_stage_of_its_run(name, net):
+    """The card's [train] table is the recipe its checkpoint trained with last."""
+    card = read_card(REPO / "models" / f"{name}.toml")
+    cfg = net.checkpoint_config
+    last = cfg["stages"][-1]["recipe"] if cfg.get("stages") else cfg["recipe"]
+    assert {k: v for k, v in last.items() if k != "threads"} == {k: v for k, v in card.train.items() if k != "threads"}
+
+
+@pytest.mark.parametrize("name, parent", [("leaves-tau2-long", "leaves-tau2"),
+                                          ("leaves-tau2-occlusion", "leaves-tau2-long"),
+                                          ("leaves-stochastic-tau2", "leaves-tau2-long")])
+def test_fine_tuned_model_records_its_starting_weights(name, parent):
     from interp.checkpoint import file_hash
 
-    cfg = interp.load(REPO / "models" / "leaves-tau2-long.safetensors").checkpoint_config
-    assert cfg["init"]["card"] == "leaves-tau2"
-    assert cfg["init"]["sha256"] == file_hash(REPO / "models" / "leaves-tau2.safetensors")
+    cfg = interp.load(REPO / "models" / f"{name}.safetensors").checkpoint_config
+    assert cfg["init"]["card"] == parent
+    assert cfg["init"]["sha256"] == file_hash(REPO / "models" / f"{parent}.safetensors")
+
+
+def test_occlusion_model_records_its_change_of_recipe():
+    """leaves-tau2-occlusion changed its loss weight cap and focus at step 33380 (see its card)."""
+    stages = interp.load(REPO / "models" / "leaves-tau2-occlusion.safetensors").checkpoint_config["stages"]
+    assert [s["from_step"] for s in stages] == [0, 33380]
+    assert (stages[0]["recipe"]["weight_cap"], stages[0]["recipe"]["focus"]) == (100.0, 0.3)
+    assert (stages[1]["recipe"]["weight_cap"], stages[1]["recipe"]["focus"]) == (1.0, 0.7)
