@@ -304,6 +304,18 @@ def read_card(path) -> Card:
     return Card(path=path, name=path.stem, model=model, data=data, train=merged)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), as torch reports it.
+
+    Elsewhere (an AVX2 processor, say) torch emulates bf16 and an autocast training step of
+    the U-net took about 20 times as long as the fp32 step on one thread (AMD EPYC, AVX2).
+    """
+    probe = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if all(p is None for p in probe):  # a torch without these probes: assume the fast path
+        return True
+    return any(p is not None and bool(p()) for p in probe)
+
+
 def lr_at(fraction: float, base: float) -> float:
     """Learning rate at a fraction of the run: halved at 50%, then every further 10%.
 
@@ -347,6 +359,7 @@ def load_clips(card: Card) -> tuple[torch.Tensor, torch.Tensor, dict]:
     h = hashlib.blake2b(digest_size=12)
     h.update(np.ascontiguousarray(ds.frames).view(np.uint8))
     desc = {**{k: v for k, v in data.items()}, "source_detail": ds.source, "fingerprint": h.hexdigest(),
+            "checksum": frames_checksum(ds.frames),
             "n_train": int(len(train)), "n_test": int(len(test)), "shape": list(ds.frames.shape[1:])}
     return torch.from_numpy(np.ascontiguousarray(train)), torch.from_numpy(np.ascontiguousarray(test)), desc
 
@@ -664,7 +677,11 @@ def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: d
         old.build()  # the weights match the network (one-line error otherwise)
         data = old.config.get("data")
         if not isinstance(data, dict) or data.get("fingerprint") != data_desc["fingerprint"]:
-            raise InterpError(f"{ckpt_path} was trained on different data than {card.path} describes")
+            if not _same_generated_data(data, data_desc):
+                raise InterpError(f"{ckpt_path} was trained on different data than {card.path} describes")
+            log(f"{card.name}: the moving-leaves data regenerated here differ from the checkpoint's in their "
+                f"last bits (fingerprint {data_desc['fingerprint']}, was {data.get('fingerprint')}): same "
+                f"generator, seed and split, another CPU's floating-point rounding; going on")
         _check_training_state(old, net)
         start["model"] = old.model
         if old.optim:
@@ -684,6 +701,46 @@ def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: d
         if start["state"].get("done") and start["state"].get("step", 0) >= total_steps:
             start["finished"] = old.config
     return start
+
+
+def _same_generated_data(saved, now: dict) -> bool:
+    """Whether two descriptions name the same generated moving-leaves data.
+
+    The fingerprint hashes the frames' exact bytes. Frames generated from the same seed on
+    another CPU can differ in their last bits (numpy and BLAS pick SIMD kernels per processor,
+    and sin, log or a Cholesky factor round differently), which changes the hash but not the
+    data. For generated data the generator's full description (kind, seed, every parameter),
+    the split sizes and the shape must then agree, and so must the frames' checksum where both
+    runs recorded one (a weighted sum that rounding moves by far less than ``1e-6``).
+    """
+    if not isinstance(saved, dict) or now.get("source") != "leaves" or saved.get("source") != "leaves":
+        return False
+    keys = ("source_detail", "n_train", "n_test", "shape")
+    as_saved = json.loads(json.dumps({k: now.get(k) for k in keys}, default=str))  # tuples become lists
+    if any(saved.get(k) != as_saved[k] for k in keys):
+        return False
+    a, b = saved.get("checksum"), now.get("checksum")
+    if _is_number(a) and _is_number(b):
+        return abs(a - b) <= 1e-6 * max(1.0, abs(b))
+    return True
+
+
+def frames_checksum(frames: np.ndarray) -> float:
+    """A checksum of the frames that floating-point rounding moves only in its last digits.
+
+    The mean of the frames weighted by a fixed pattern over (frame, row, col) and by the
+    sequence's position, so reordered, shifted or changed sequences change it.
+    """
+    n = len(frames)
+    if n == 0:
+        return 0.0
+    inner = np.cos(np.arange(int(np.prod(frames.shape[1:])), dtype=np.float64) * 0.618034)
+    per_seq = np.empty(n)
+    for lo in range(0, n, 2048):  # float64 in chunks: bounded memory
+        part = np.asarray(frames[lo:lo + 2048], dtype=np.float64).reshape(-1, inner.size)
+        per_seq[lo:lo + 2048] = part @ inner
+    outer = 1.0 + np.sin(np.arange(n, dtype=np.float64) * 0.414214)
+    return float(per_seq @ outer / n)
 
 
 # [train] keys that do not change what is learned (bookkeeping, speed): not a new stage
@@ -892,6 +949,10 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
         return start["finished"]
 
     use_bf16 = tr["precision"] == "bf16"
+    if use_bf16 and dev.type == "cpu" and not cpu_has_bf16():
+        log(f"{card.name}: precision bf16 on a CPU without bf16 instructions "
+            f"({torch.backends.cpu.get_cpu_capability()}): each step runs about 20x slower than fp32 here "
+            f"(benchmarks/train_step.py); set [train] precision = \"fp32\" in the card")
     memory_format = torch.channels_last if tr["channels_last"] else torch.contiguous_format
     net = net.to(memory_format=memory_format)
     step_net = procs.wrap(net)  # DistributedDataParallel under torchrun

@@ -279,3 +279,49 @@ def test_weight_cap_bounds_the_low_noise_weight(tmp_path):
     a, b = read(tmp_path / "capped.safetensors"), read(tmp_path / "plain.safetensors")
     assert any(not torch.equal(a.model[k], b.model[k]) for k in a.model)
     assert a.config["recipe"]["weight_cap"] == 1.0
+
+
+def test_resume_accepts_leaves_regenerated_with_other_rounding(tmp_path, monkeypatch):
+    """Frames generated from the same seed on another CPU can differ in their last bits: the
+    exact fingerprint changes, the generator and the checksum do not; anything else refuses."""
+    card = write_card(tmp_path, samples=64)
+    train.train(card, progress=False, log=lambda *a: None)
+    saved = read(tmp_path / "tiny.safetensors").config["data"]
+    assert isinstance(saved["checksum"], float)
+    real = train.load_clips
+
+    def rounded_elsewhere(c, nudge=0.0):  # nudge: relative change of the checksum
+        tr, te, desc = real(c)
+        return tr, te, {**desc, "fingerprint": f"{nudge:024.0e}"[:24],  # not the saved one
+                        "checksum": desc["checksum"] * (1 + nudge) + nudge}
+
+    monkeypatch.setattr(train, "load_clips", rounded_elsewhere)
+    write_card(tmp_path, samples=128)
+    lines = []
+    out = train.train(card, resume=True, progress=False, log=lambda *a: lines.append(" ".join(map(str, a))))
+    assert out["step"] == 4 and any("last bits" in line for line in lines), lines
+    # a checksum that moved by more than rounding could: other data
+    monkeypatch.setattr(train, "load_clips", lambda c: rounded_elsewhere(c, nudge=1e-3))
+    write_card(tmp_path, samples=192)
+    with pytest.raises(InterpError, match="different data"):
+        train.train(card, resume=True, progress=False, log=lambda *a: None)
+    # another seed: other data, whatever the rounding
+    monkeypatch.setattr(train, "load_clips", real)
+    card.write_text(card.read_text().replace("seed = 0", "seed = 1"))
+    with pytest.raises(InterpError, match="different data"):
+        train.train(card, resume=True, progress=False, log=lambda *a: None)
+    assert train._same_generated_data({"source": "npz"}, {"source": "npz"}) is False
+
+
+def test_bf16_on_a_cpu_without_bf16_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: False)
+    card = write_card(tmp_path, samples=32, extra="precision = \"bf16\"\n")
+    lines = []
+    train.train(card, progress=False, log=lambda *a: lines.append(" ".join(map(str, a))))
+    notes = [line for line in lines if "bf16 instructions" in line]
+    assert len(notes) == 1 and 'precision = "fp32"' in notes[0], lines
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: True)
+    card2 = write_card(tmp_path, name="fast", samples=32, extra="precision = \"bf16\"\n")
+    lines.clear()
+    train.train(card2, progress=False, log=lambda *a: lines.append(" ".join(map(str, a))))
+    assert not [line for line in lines if "bf16 instructions" in line]
