@@ -688,14 +688,19 @@ def occlusion_sweep(models, differences=None, mean_radius: float = 6.0, configs:
           probability, if ``truth``), ``highlight`` (bool);
         * ``curve``: the fitted logistic ``p_fit`` (and ``p_true``) on a fine grid of ``dr``;
         * ``fit``: one row: ``slope``, ``slope_low``, ``slope_high``, ``pse``, ``pse_low``,
-          ``pse_high``, ``invalid_rate``, ``onestep_blend``, and with a ``truth`` rule
-          ``calibration_error`` with ``calibration_low`` / ``calibration_high``.
+          ``pse_high``, ``invalid_rate`` (with the shares ``invalid_apart`` and
+          ``invalid_mixed``), ``ideal_invalid_rate`` (a perfect sampler of the training data
+          on the same probes, :func:`interp.psychometrics.ideal_sweep`: the floor),
+          ``equal_right`` and ``larger_front`` (issue 5's frequencies among valid samples,
+          :func:`interp.psychometrics.decision_targets`, with their counts ``*_n``),
+          ``onestep_blend``, and with a ``truth`` rule ``calibration_error`` with
+          ``calibration_low`` / ``calibration_high``.
     """
     import numpy as np
     import pandas as pd
 
-    from .psychometrics import (DEFAULT_DIFFERENCES, _fit_or_nan, calibration, choice_frequencies, probe_grid,
-                                run_sweep, truth_probability)
+    from .psychometrics import (DEFAULT_DIFFERENCES, _fit_or_nan, calibration, choice_frequencies, decision_targets,
+                                ideal_sweep, probe_grid, run_sweep, truth_probability)
     from .sampler import _check_int
 
     name = _first_model(models, "occlusion_sweep")
@@ -723,6 +728,13 @@ def occlusion_sweep(models, differences=None, mean_radius: float = 6.0, configs:
                "pse": fit.pse, "pse_low": fit.pse_ci[0], "pse_high": fit.pse_ci[1],
                "invalid_rate": sweep.invalid_rate(), "onestep_blend": float(sweep.onestep["blend"].mean()),
                "n_boot": n_boot, "truth": truth}
+    ideal = ideal_sweep(probes, n, seed, rule="deterministic" if truth == "none" else truth, scenes=scenes)
+    summary["ideal_invalid_rate"] = float(1.0 - ideal["valid"].mean())
+    for reason in ("apart", "mixed"):
+        summary[f"invalid_{reason}"] = float((sweep.samples["reason"] == reason).mean())
+    targets = decision_targets(sweep.samples)
+    summary.update(equal_right=targets["equal_right"]["freq"], equal_right_n=targets["equal_right"]["n"],
+                   larger_front=targets["larger_front"]["freq"], larger_front_n=targets["larger_front"]["n"])
     if truth != "none":
         cond["p_true"] = truth_probability(cond["dr"], truth)
         curve["p_true"] = truth_probability(grid, truth)
@@ -835,7 +847,7 @@ def render_figure(spec: FigureSpec, out_dir: str | Path, *, cache_dir: str | Pat
 
 #: Version of what the analyses compute. Bump it when an analysis changes its table: every
 #: cached table is then recomputed.
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: classify locates the disks; ideal floor in occlusion_sweep
 #: Default cache folder, inside the output folder (``figures/cache``, ignored by git).
 CACHE_FOLDER = "cache"
 _CACHE_FORMAT = 1  # layout of a cache entry (CSV + JSON sidecar)

@@ -400,6 +400,8 @@ def plot_psychometric(table: "pd.DataFrame") -> "Figure":
     title = (f"slope {f['slope']:.2f} /px [{f['slope_low']:.2f}, {f['slope_high']:.2f}], "
              f"PSE {f['pse']:+.2f} px [{f['pse_low']:+.2f}, {f['pse_high']:+.2f}]")
     sub = f"invalid samples {100 * float(f['invalid_rate']):.1f}%"
+    if "ideal_invalid_rate" in fit.columns and np.isfinite(float(f.get("ideal_invalid_rate", np.nan))):
+        sub += f" (a perfect sampler: {100 * float(f['ideal_invalid_rate']):.1f}%)"
     if "calibration_error" in fit.columns and np.isfinite(float(f.get("calibration_error", np.nan))):
         sub += (f"; calibration error {f['calibration_error']:.3f} "
                 f"[{f['calibration_low']:.3f}, {f['calibration_high']:.3f}]")

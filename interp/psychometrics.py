@@ -66,6 +66,11 @@ __all__ = [
     "probe_grid",
     "regions",
     "classify",
+    "locate",
+    "motion_scatter",
+    "ideal_futures",
+    "ideal_sweep",
+    "decision_targets",
     "run_sweep",
     "Sweep",
     "choice_frequencies",
@@ -321,25 +326,122 @@ def regions(probe: Probe, margin: float = 1.0) -> dict[str, np.ndarray]:
     }
 
 
+SEARCH = 4.0  # pixels: how far from its constant-velocity place a disk is looked for
+_COARSE, _FINE = 0.5, 0.125  # grid steps of the position search, pixels
+
+
+def _coverage(center: np.ndarray, radius: float, size: int) -> np.ndarray:
+    """The renderer's antialiased coverage of disks at ``center`` [..., 2]: [..., size, size]."""
+    g = np.arange(size, dtype=np.float64)
+    dy = g - center[..., 0, None]
+    dx = g - center[..., 1, None]
+    d = np.sqrt(dy[..., :, None] ** 2 + dx[..., None, :] ** 2)
+    return np.clip(radius + 0.5 - d, 0.0, 1.0)
+
+
+def locate(frames, probe: Probe, *, tolerance: float = 0.3, search: float = SEARCH) -> np.ndarray:
+    """Where each disk is in each predicted frame: centres ``[N, 2 (left, right), 2 (row, col)]``.
+
+    The next frame is uncertain in more than the depth order: in the moving-leaves data a
+    disk's next step scatters by about 0.85 px (standard deviation, each axis) around where
+    its last step points, so probable next frames show the disks a little off the probe's
+    constant-velocity places. Each disk is therefore located before its pixels are read: its
+    centre is the least-squares fit of a disk of its known radius and gray on the background,
+    over the pixels that do not show the other disk's gray (so the fit uses only what is
+    visible of it, whichever disk is in front), searched on a grid within ``search`` pixels
+    of the constant-velocity centre (0.5 px steps, then 0.125 px around the best).
+    """
+    x = np.asarray(frames, dtype=np.float64)
+    n, size = len(x), probe.size
+    L, R, B = probe.luminance_left, probe.luminance_right, probe.background
+    tol = tolerance * min(abs(L - R), abs(L - B), abs(R - B))
+    nominal = probe.centers()[:, probe.tau]  # [2, 2]
+    radii = (probe.radius_left, probe.radius_right)
+    lums = (L, R)
+    k = int(round(search / _COARSE))
+    steps = np.arange(-k, k + 1) * _COARSE
+    coarse = np.stack(np.meshgrid(steps, steps, indexing="ij"), -1).reshape(-1, 2)  # [S, 2]
+    j = int(round(_COARSE / _FINE))
+    fine_steps = np.arange(-j, j + 1) * _FINE
+    fine = np.stack(np.meshgrid(fine_steps, fine_steps, indexing="ij"), -1).reshape(-1, 2)  # [F, 2]
+    xb = np.nan_to_num(x - B).reshape(n, -1)
+
+    def refine(start, use, disk):  # best of the fine grid around each frame's start centre
+        a = lums[disk] - B
+        cand = start[:, None] + fine[None]  # [N, F, 2]
+        cov = _coverage(cand, radii[disk], size).reshape(n, len(fine), -1)  # [N, F, P]
+        err = np.einsum("np,nfp->nf", use * xb, -2.0 * a * cov) + a * a * np.einsum("np,nfp->nf", use, cov * cov)
+        return cand[np.arange(n), err.argmin(1)]
+
+    out = np.empty((n, 2, 2))
+    for disk in range(2):
+        # pass 1: the pixels that do not show the other disk's gray, wherever it is
+        other = lums[1 - disk]
+        use = (np.abs(np.nan_to_num(x, nan=other) - other) >= tol).reshape(n, -1).astype(np.float64)
+        a = lums[disk] - B
+        cov = _coverage(nominal[disk] + coarse, radii[disk], size).reshape(len(coarse), -1)  # [S, P]
+        # sum over used pixels of (x - B - a cov)^2, less the term that does not depend on the shift
+        err = -2.0 * a * ((use * xb) @ cov.T) + a * a * (use @ (cov * cov).T)  # [N, S]
+        out[:, disk] = refine(nominal[disk] + coarse[err.argmin(1)], use, disk)
+    # pass 2: away from the other disk as found (its antialiased rim is a blend that the
+    # one-disk model would mistake for this disk's edge)
+    first = out.copy()
+    for disk in range(2):
+        rim = _coverage(first[:, 1 - disk], radii[1 - disk] + 1.0, size).reshape(n, -1) > 0
+        use = (~rim & np.isfinite(x).reshape(n, -1)).astype(np.float64)
+        out[:, disk] = refine(refine(first[:, disk], use, disk), use, disk)  # twice: reaches 1 px away
+    return out
+
+
+def _masks(centers: np.ndarray, probe: Probe, margin: float) -> dict[str, np.ndarray]:
+    """Like :func:`regions`, for disks at ``centers`` [N, 2, 2]: masks [N, H, W]."""
+    g = np.arange(probe.size, dtype=np.float64)
+    r = (probe.radius_left, probe.radius_right)
+    dist = [np.hypot(g[None, :, None] - centers[:, k, 0, None, None], g[None, None, :] - centers[:, k, 1, None, None])
+            for k in range(2)]
+    inside = [dist[k] <= r[k] - margin for k in range(2)]
+    outside = [dist[k] >= r[k] + margin for k in range(2)]
+    return {"overlap": inside[0] & inside[1], "left": inside[0] & outside[1], "right": inside[1] & outside[0]}
+
+
+def _futures(centers: np.ndarray, probe: Probe) -> tuple[np.ndarray, np.ndarray]:
+    """The next frame with the left / the right disk in front, disks at ``centers`` [N, 2, 2]."""
+    from .leaves import render
+
+    n = len(centers)
+    radius = np.tile(np.array([[[probe.radius_left], [probe.radius_right]]]), (n, 1, 1))
+    lum = np.tile(np.array([[probe.luminance_left, probe.luminance_right]]), (n, 1))
+    bg = np.full(n, probe.background)
+    frames = []
+    for front in (0, 1):
+        layer = np.zeros((n, 2, 1), dtype=np.int64)
+        layer[:, front] = 1
+        frames.append(render(centers[:, :, None], radius, lum, bg, layer, probe.size)[:, 0])
+    return frames[0].astype(np.float64), frames[1].astype(np.float64)
+
+
 def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.75,
-             overlap_margin: float = 0.5, disk_margin: float = 1.0) -> dict[str, np.ndarray]:
+             overlap_margin: float = 0.5, disk_margin: float = 1.0, search: float = SEARCH) -> dict[str, np.ndarray]:
     """Which disk is in front in each predicted frame, read from its pixels.
 
-    A pixel matches a gray level when it is within ``tolerance`` times the smallest contrast
-    between the probe's three gray levels. A frame is a valid choice of ``"right"`` (or
-    ``"left"``) when at least ``agree`` of the overlap pixels (pixel centres at least
-    ``overlap_margin`` inside both disks, i.e. fully covered by both) match that disk's
-    luminance and, so that no disk was dropped or repainted, at least ``agree`` of each
-    disk's own pixels (``disk_margin`` inside it and clear of the other) match its
-    luminance, and, so that the disks are where they should be, at least ``agree`` of the
-    pixels within ``DECISION_BAND`` (2) pixels of the lens (where the two possible next frames
-    differ) match the chosen future, rendered by :meth:`Probe.frames`. Otherwise the frame
-    is invalid, with the first reason that applies: ``"failed"`` (the frame is not finite: a
-    chain that did not converge), ``"lost_left"`` / ``"lost_right"`` (that disk's visible
-    part does not look like it), ``"apart"`` (the overlap shows one disk's gray but the
-    surroundings of the lens match neither future: typically the disks stopped short of
-    each other, so a disk seems in front only because the other never reached the overlap),
-    ``"mixed"`` (the overlap is a blend, or split between the two).
+    First each disk is located (:func:`locate`): a probable next frame may show the disks up
+    to a pixel or two off the probe's constant-velocity places, as the training data's own
+    next frames do. Then, with the disks where they are, a pixel matches a gray level when it
+    is within ``tolerance`` times the smallest contrast between the probe's three gray levels,
+    and a frame is a valid choice of ``"right"`` (or ``"left"``) when at least ``agree`` of
+    the overlap pixels (pixel centres at least ``overlap_margin`` inside both disks) match
+    that disk's luminance; so that no disk was dropped or repainted, at least ``agree`` of
+    each disk's own pixels (``disk_margin`` inside it and clear of the other) match its
+    luminance; and, so that the frame really shows two whole disks, at least ``agree`` of
+    the pixels within ``DECISION_BAND`` (2) pixels of the lens (where the two possible next
+    frames differ) match the chosen future rendered with the disks where they were found.
+    Otherwise the frame is invalid, with the first reason that applies: ``"failed"`` (the
+    frame is not finite: a chain that did not converge), ``"lost_left"`` / ``"lost_right"``
+    (that disk's visible part does not look like it, or it is nowhere within ``search``
+    pixels of its place), ``"apart"`` (the disks stopped short of each other: where they
+    are, they overlap in fewer than 4 pixels, so there is no decision to read), ``"mixed"``
+    (the overlap is a blend, or split between the two, or its surroundings match neither
+    future).
 
     Parameters
     ----------
@@ -351,13 +453,19 @@ def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.7
     dict of numpy arrays, one entry per frame
         ``choice`` (``"left"``, ``"right"`` or ``""``), ``right_front`` (1.0, 0.0 or NaN),
         ``valid`` (bool), ``reason`` (``""`` when valid), ``weight_right`` (the mean of
-        ``(x - L) / (R - L)`` clipped to [0, 1] over the overlap: 0 is the left disk's gray,
-        1 the right one's, 0.5 an even blend; NaN for non-finite frames), ``overlap_right``
-        and ``overlap_left`` (fractions of overlap pixels matching each disk), ``left_ok``,
-        ``right_ok`` (fractions of each disk's own pixels matching its luminance),
-        ``future_match`` (fraction of the pixels around the lens matching the future whose
-        gray fills most of the overlap).
+        ``(x - L) / (R - L)`` clipped to [0, 1] over the overlap where the disks were found,
+        or over the probe's own overlap when they overlap in fewer than 4 pixels: 0 is the
+        left disk's gray, 1 the right one's, 0.5 an even blend; NaN for non-finite frames),
+        ``overlap_right`` and ``overlap_left`` (fractions of overlap pixels matching each
+        disk), ``left_ok``, ``right_ok`` (fractions of each disk's own pixels matching its
+        luminance), ``future_match`` (fraction of the pixels around the lens matching the
+        future whose gray fills most of the overlap), ``centers`` ([N, 2, 2], where each disk
+        was found) and ``shift`` ([N, 2]: how far each disk is from the probe's
+        constant-velocity place, pixels) and ``interpenetration`` (how far the disks, where
+        they were found, reach into each other, pixels).
     """
+    from scipy.ndimage import binary_dilation
+
     x = np.asarray(frames, dtype=np.float64)
     if x.ndim == 2:
         x = x[None]
@@ -365,43 +473,133 @@ def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.7
         x = x[:, 0]
     if x.ndim != 3 or x.shape[1:] != (probe.size, probe.size):
         raise ValueError(f"classify expects frames [N, {probe.size}, {probe.size}], got shape {np.shape(frames)}")
+    if regions(probe, overlap_margin)["overlap"].sum() < 4:
+        raise ValueError("the probe's overlap region is smaller than 4 pixels; increase the speeds")
+    n = len(x)
     L, R, B = probe.luminance_left, probe.luminance_right, probe.background
     tol = tolerance * min(abs(L - R), abs(L - B), abs(R - B))
-    m = regions(probe, overlap_margin)
-    own = regions(probe, disk_margin)
-    m["left"], m["right"] = own["left"], own["right"]
-    if m["overlap"].sum() < 4:
-        raise ValueError("the probe's overlap region is smaller than 4 pixels; increase the speeds")
-    ov = x[:, m["overlap"]]
-    frac_l = (np.abs(ov - L) < tol).mean(axis=1)
-    frac_r = (np.abs(ov - R) < tol).mean(axis=1)
-    left_ok = (np.abs(x[:, m["left"]] - L) < tol).mean(axis=1) if m["left"].any() else np.ones(len(x))
-    right_ok = (np.abs(x[:, m["right"]] - R) < tol).mean(axis=1) if m["right"].any() else np.ones(len(x))
-    # the two possible futures, compared with the sample around the lens where they differ
-    from scipy.ndimage import binary_dilation
-
-    fut_l, fut_r = probe.frames("left")[-1], probe.frames("right")[-1]
-    window = binary_dilation(np.abs(fut_l - fut_r) > 1e-6, iterations=DECISION_BAND)
-    match_l = (np.abs(x[:, window] - fut_l[window]) < tol).mean(axis=1)
-    match_r = (np.abs(x[:, window] - fut_r[window]) < tol).mean(axis=1)
-    meets = np.where(frac_r >= agree, match_r, match_l)
     finite = np.isfinite(x).all(axis=(1, 2))
-    weight = np.clip((ov - L) / (R - L), 0.0, 1.0).mean(axis=1)
-    weight[~finite] = np.nan
+    centers = locate(x, probe, tolerance=tolerance, search=search)
+    shift = np.linalg.norm(centers - probe.centers()[None, :, probe.tau], axis=-1)  # [N, 2]
+    depth = probe.radius_left + probe.radius_right - np.linalg.norm(centers[:, 0] - centers[:, 1], axis=-1)
+    m = _masks(centers, probe, overlap_margin)
+    own = _masks(centers, probe, disk_margin)
+    ov_mask = m["overlap"]
+    found = ov_mask.sum(axis=(1, 2)) >= 4
+    ov_mask = np.where(found[:, None, None], ov_mask, regions(probe, overlap_margin)["overlap"][None])
 
-    reason = np.full(len(x), "", dtype=object)
-    reason[frac_l < agree] = "mixed"
-    reason[frac_r >= agree] = ""
-    reason[meets < agree] = "apart"
-    reason[right_ok < agree] = "lost_right"
-    reason[left_ok < agree] = "lost_left"
+    def frac(mask, value):  # fraction of each frame's masked pixels within tol of value (1 if none)
+        hit = (np.abs(x - value) < tol) & mask
+        count = mask.sum(axis=(1, 2))
+        return np.where(count > 0, hit.sum(axis=(1, 2)) / np.maximum(count, 1), 1.0)
+
+    frac_l, frac_r = frac(ov_mask, L), frac(ov_mask, R)
+    left_ok, right_ok = frac(own["left"], L), frac(own["right"], R)
+    fut_l, fut_r = _futures(centers, probe)
+    window = np.stack([binary_dilation(np.abs(a - b) > 1e-6, iterations=DECISION_BAND)
+                       for a, b in zip(fut_l, fut_r)]) if n else np.zeros((0, probe.size, probe.size), bool)
+    chosen = np.where((frac_r >= agree)[:, None, None], fut_r, fut_l)
+    hit = (np.abs(x - chosen) < tol) & window
+    meets = np.where(window.any(axis=(1, 2)), hit.sum(axis=(1, 2)) / np.maximum(window.sum(axis=(1, 2)), 1), 0.0)
+    weight = np.where(ov_mask, np.clip((x - L) / (R - L), 0.0, 1.0), 0.0).sum(axis=(1, 2)) / ov_mask.sum(axis=(1, 2))
+    weight[~finite] = np.nan
+    edge = search - 0.5 * _FINE
+
+    reason = np.full(n, "", dtype=object)
+    reason[(frac_l < agree) | (meets < agree)] = "mixed"
+    reason[(frac_r >= agree) & (meets >= agree)] = ""
+    reason[~found] = "apart"
+    reason[(right_ok < agree) | (shift[:, 1] > edge)] = "lost_right"
+    reason[(left_ok < agree) | (shift[:, 0] > edge)] = "lost_left"
     reason[~finite] = "failed"
     valid = reason == ""
     choice = np.where(valid, np.where(frac_r >= agree, "right", "left"), "").astype(object)
     right_front = np.where(valid, (choice == "right").astype(float), np.nan)
     return {"choice": choice, "right_front": right_front, "valid": valid, "reason": reason,
             "weight_right": weight, "overlap_right": frac_r, "overlap_left": frac_l,
-            "left_ok": left_ok, "right_ok": right_ok, "future_match": meets}
+            "left_ok": left_ok, "right_ok": right_ok, "future_match": meets,
+            "centers": centers, "shift": shift, "interpenetration": depth}
+
+
+def _scatter_of(gap: float, closing: float, n_sequences: int, seed: int, tolerance: float) -> np.ndarray:
+    """:func:`motion_scatter`'s computation, for a gap and a closing speed (pixels)."""
+    from .leaves import LeavesConfig, _sample_scenes
+
+    found = []
+    for lo in range(0, n_sequences, 50_000):
+        sc = _sample_scenes(LeavesConfig(), seed, lo, min(50_000, n_sequences - lo))
+        c = sc["center"][:, :2].astype(np.float64)  # [m, 2, T, 2]
+        r = sc["radius"][:, :2, 0].astype(np.float64)
+        d = np.linalg.norm(c[:, 0] - c[:, 1], axis=-1)  # [m, T]
+        gap_t = d[:, 1:-1] - r.sum(1)[:, None]
+        close = d[:, :-2] - d[:, 1:-1]
+        i, t = np.nonzero((np.abs(gap_t - gap) <= tolerance) & (np.abs(close - closing) <= tolerance))
+        t = t + 1
+        a, b = c[i, 0], c[i, 1]  # [k, T, 2]; u points from a to b, so a plays the left disk
+        k = np.arange(len(i))
+        u = b[k, t] - a[k, t]
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        across = np.stack([-u[:, 1], u[:, 0]], 1)
+        pair = []
+        for x in (a, b):
+            e = x[k, t + 1] - (2 * x[k, t] - x[k, t - 1])
+            pair.append(np.stack([(e * u).sum(1), (e * across).sum(1)], 1))
+        found.append(np.stack(pair, 1))
+    return np.concatenate(found) if found else np.zeros((0, 2, 2))
+
+
+_SCATTER: dict[tuple, np.ndarray] = {}  # motion_scatter's results, per (gap, closing speed, data)
+
+
+def motion_scatter(probe: Probe, *, n_sequences: int = 300_000, seed: int = 0,
+                   tolerance: float = 0.5) -> np.ndarray:
+    """How the moving-leaves data continue probe-like windows: ``[M, 2 (left, right), 2]``.
+
+    Over the first ``n_sequences`` sequences of the default moving-leaves data (``seed``),
+    the windows whose two disks are apart in the last conditioning frame with the probe's
+    ``gap`` between their edges and have closed in on each other by the probe's closing speed
+    (both within ``tolerance`` pixels). For each window and each disk, where the disk really
+    is in the next frame minus where its last step points, as (along the line from the
+    left disk to the right one, across it). Computed from the scene parameters (no pixels).
+    """
+    vl, vr = probe.speeds
+    key = (float(probe.gap), float(vl + vr), int(n_sequences), int(seed), float(tolerance))
+    if key not in _SCATTER:
+        _SCATTER[key] = _scatter_of(probe.gap, vl + vr, n_sequences, seed, tolerance)
+    out = _SCATTER[key].copy()
+    if len(out) < 50:
+        raise ValueError(f"only {len(out)} windows of the moving-leaves data look like this probe "
+                         f"(gap {probe.gap:g} px, closing speed {vl + vr:.2f} px/frame): it lies outside the data")
+    return out
+
+
+def ideal_futures(probe: Probe, n: int, *, rule: str = "deterministic", seed: int = 0,
+                  scatter: np.ndarray | None = None) -> np.ndarray:
+    """Next frames of ``probe`` as the training data would continue it: ``[n, H, W]``.
+
+    Each disk lands where its last step points plus a displacement drawn from
+    :func:`motion_scatter` (the data's own windows like this probe), and the front disk is
+    drawn from the ``rule`` (:func:`truth_probability`). Classifying these frames tells what
+    a perfect sampler of the training distribution would score on the probe: its invalid
+    rate is the floor that no model can go below.
+    """
+    from .leaves import render
+
+    rng = np.random.default_rng(seed)
+    if scatter is None:
+        scatter = motion_scatter(probe)
+    pick = scatter[rng.integers(len(scatter), size=n)]  # [n, 2, 2]
+    u = probe.unit
+    across = np.array([-u[1], u[0]])
+    shift = pick[..., :1] * u + pick[..., 1:] * across  # [n, 2, 2]
+    centers = probe.centers()[None, :, probe.tau] + shift
+    right = rng.random(n) < float(truth_probability([probe.dr], rule)[0])
+    layer = np.zeros((n, 2, 1), dtype=np.int64)
+    layer[right, 1] = 1
+    layer[~right, 0] = 1
+    radius = np.tile(np.array([[[probe.radius_left], [probe.radius_right]]]), (n, 1, 1))
+    lum = np.tile(np.array([[probe.luminance_left, probe.luminance_right]]), (n, 1))
+    return render(centers[:, :, None], radius, lum, np.full(n, probe.background), layer, probe.size)[:, 0]
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -814,7 +1012,57 @@ def summarize(sweep: Sweep, truth: str | None, n_boot: int, seed: int) -> dict:
     if truth:
         cal = calibration(s, truth, n_boot=n_boot, seed=seed)
         out["calibration"] = {k: v for k, v in cal.items() if k != "per_condition"}
+    out["targets"] = decision_targets(s)
     return out
+
+
+def decision_targets(samples: "pd.DataFrame", far: float = 2.0) -> dict:
+    """Issue 5's numbers for a sweep table (one row per sample).
+
+    ``invalid_rate``; ``equal_right`` (frequency of the right disk in front among valid
+    samples at equal radii, with its Wilson interval and count); ``larger_front`` (frequency
+    of the larger disk in front among valid samples with ``|dr| >= far`` pixels, interval,
+    count).
+    """
+    s = samples
+    valid = s[s["valid"].astype(bool)]
+    eq = valid[valid["dr"] == 0]
+    big = valid[valid["dr"].abs() >= far]
+    larger = ((big["dr"] > 0) == (big["right_front"] > 0.5)).to_numpy()
+
+    def rate(k, n):
+        lo, hi = wilson_interval([k], [n])
+        return {"freq": float(k / n) if n else float("nan"), "ci": [float(lo[0]), float(hi[0])], "n": int(n)}
+
+    return {"invalid_rate": float(1.0 - s["valid"].astype(bool).mean()) if len(s) else float("nan"),
+            "equal_right": rate(int((eq["right_front"] > 0.5).sum()), len(eq)),
+            "larger_front": {**rate(int(larger.sum()), len(big)), "far": far}}
+
+
+def ideal_sweep(probes: Sequence[Probe], n: int = 64, seed: int = 0, rule: str = "deterministic",
+                scenes: Sequence[int] | None = None) -> "pd.DataFrame":
+    """A perfect sampler's table for the same probes (:func:`ideal_futures`, classified).
+
+    The same columns as :func:`run_sweep`'s samples, less the sampler's: what a model that
+    samples exactly the training data's next frames would score, the reference for a
+    network's invalid rate and choice frequencies.
+    """
+    import pandas as pd
+
+    scenes = [0] * len(probes) if scenes is None else scenes
+    cache: dict[tuple[float, float], np.ndarray] = {}
+    rows = []
+    for i, p in enumerate(probes):
+        key = (round(p.gap, 3), round(sum(p.speeds), 3))
+        if key not in cache:
+            cache[key] = motion_scatter(p)
+        cls = classify(ideal_futures(p, n, rule=rule, seed=seed + i, scatter=cache[key]), p)
+        rows.append(pd.DataFrame({
+            "probe": i, "scene": scenes[i], **p.params(), "seed": seed, "sample": np.arange(n),
+            **{k: cls[k] for k in ("choice", "right_front", "valid", "reason", "weight_right")}}))
+    table = pd.concat(rows, ignore_index=True)
+    table["valid"] = table["valid"].astype(bool)
+    return table
 
 
 def main(argv=None) -> int:
@@ -846,6 +1094,10 @@ def main(argv=None) -> int:
     truth = None if args.truth == "none" else args.truth
     summary = {"checkpoint": str(args.ckpt), "n_per_probe": args.n, "seed": args.seed,
                **summarize(sweep, truth, args.boot, args.seed)}
+    ideal = ideal_sweep(probes, args.n, args.seed, rule=truth or "deterministic", scenes=scenes)
+    summary["ideal"] = {"invalid_rate": float(1.0 - ideal["valid"].mean()),
+                        "invalid_reasons": {r: int((ideal["reason"] == r).sum()) for r in INVALID_REASONS},
+                        "targets": decision_targets(ideal)}
     with atomic_write(args.out / "samples.csv", "w") as f:
         sweep.samples.to_csv(f, index=False, float_format="%.6g")
     with atomic_write(args.out / "onestep.csv", "w") as f:
@@ -863,6 +1115,11 @@ def main(argv=None) -> int:
     print(f"logistic slope {fit['slope']:.3g} /px [{fit['slope_ci'][0]:.3g}, {fit['slope_ci'][1]:.3g}], "
           f"PSE {fit['pse']:+.3f} px [{fit['pse_ci'][0]:+.3f}, {fit['pse_ci'][1]:+.3f}]")
     print(f"one-step estimate: mean blend {summary['onestep_blend_mean']:.3f} (0 = a choice, 1 = an even mix)")
+    t = summary["targets"]
+    print(f"equal radii: right in front {t['equal_right']['freq']:.3f} of {t['equal_right']['n']} valid; "
+          f"|dr| >= 2 px: larger in front {t['larger_front']['freq']:.3f} of {t['larger_front']['n']} valid")
+    print(f"a perfect sampler of the training data (same probes, same classifier): invalid "
+          f"{100 * summary['ideal']['invalid_rate']:.1f}%")
     if truth:
         cal = summary["calibration"]
         print(f"calibration error vs the {truth} rule: {cal['error']:.3f} "

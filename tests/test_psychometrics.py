@@ -122,6 +122,66 @@ def test_classify_reads_the_front_disk_and_rejects_the_rest():
         psy.classify(np.zeros((2, 16, 16)), p)
 
 
+def _displaced(p: psy.Probe, shift_left, shift_right, front: str) -> np.ndarray:
+    """The probe's next frame with each disk moved by (along the approach, across it) pixels."""
+    u = p.unit
+    across = np.array([-u[1], u[0]])
+    centers = p.centers()[:, -1:].copy()[None]  # [1, 2, 1, 2]
+    centers[0, 0, 0] += shift_left[0] * u + shift_left[1] * across
+    centers[0, 1, 0] += shift_right[0] * u + shift_right[1] * across
+    layer = np.array([[[0], [1]]]) if front == "right" else np.array([[[1], [0]]])
+    return render(centers, np.array([[[p.radius_left], [p.radius_right]]]),
+                  np.array([[p.luminance_left, p.luminance_right]]), np.array([p.background]), layer)[0, 0]
+
+
+# disk displacements (along the approach, across it) of the size by which the training data's
+# next frames scatter (0.6 px s.d.); the overlap shrinks by at most 0.6 px
+SHIFTS = [((0.0, 0.0), (0.0, 0.0)), ((0.8, 0.0), (-0.6, 0.0)), ((-0.3, -0.7), (0.3, 0.6)),
+          ((0.5, -0.5), (-0.9, 0.4)), ((1.1, 0.6), (0.9, -0.8)), ((-0.4, 0.9), (-0.2, -1.0))]
+
+
+@pytest.mark.parametrize("p", psy.probe_grid([-3.0, 0.0, 2.0], configs=2, seed=4), ids=lambda p: f"dr{p.dr:+g}")
+def test_classify_finds_disks_off_their_constant_velocity_places(p):
+    frames, truth, applied = [], [], []
+    for sl, sr in SHIFTS:
+        for front in ("left", "right"):
+            frames.append(_displaced(p, sl, sr, front))
+            truth.append(front)
+            applied.append([sl, sr])
+    out = psy.classify(np.stack(frames), p)
+    assert out["valid"].all(), list(out["reason"])
+    assert list(out["choice"]) == truth
+    u = p.unit
+    moved = np.array(applied)  # [N, 2 disks, (along, across)]
+    expect = p.centers()[None, :, -1] + moved[..., :1] * u + moved[..., 1:] * np.array([-u[1], u[0]])
+    assert np.abs(out["centers"] - expect).max() <= 0.1
+    assert np.all((out["weight_right"] < 0.05) | (out["weight_right"] > 0.95))
+
+
+def test_ideal_sampler_of_the_training_data_is_almost_always_readable():
+    """A perfect model's samples, drawn as the data continue probe-like windows, are read as
+    valid choices that follow the rule; only rare shallow contacts are unreadable."""
+    probes = psy.probe_grid([-3.0, -1.0, 0.0, 1.0, 3.0])
+    scatter = psy.motion_scatter(probes[0], n_sequences=100_000)
+    assert len(scatter) > 200
+    assert np.all(np.abs(scatter.mean(axis=0)) < 0.3)  # next steps scatter around where the last one points
+    assert np.all((scatter.std(axis=0) > 0.3) & (scatter.std(axis=0) < 1.2))
+    invalid, n = 0, 48
+    for k, p in enumerate(probes):
+        frames = psy.ideal_futures(p, n, seed=k, scatter=scatter)
+        out = psy.classify(frames, p)
+        invalid += int((~out["valid"]).sum())
+        assert set(out["reason"]) <= {"", "apart"}  # unreadable only where the contact is shallow
+        expect = psy.truth_probability([p.dr])[0]
+        if expect in (0.0, 1.0):
+            assert np.all(out["right_front"][out["valid"]] == expect)
+        else:
+            assert 0.2 < np.nanmean(out["right_front"]) < 0.8
+    assert invalid / (n * len(probes)) < 0.1
+    with pytest.raises(ValueError, match="outside the data"):
+        psy.motion_scatter(psy.Probe(speed_factor=3.0), n_sequences=20_000)
+
+
 # --------------------------------------------------------------------------- statistics
 
 
