@@ -847,7 +847,7 @@ def render_figure(spec: FigureSpec, out_dir: str | Path, *, cache_dir: str | Pat
 
 #: Version of what the analyses compute. Bump it when an analysis changes its table: every
 #: cached table is then recomputed.
-CACHE_VERSION = 4  # 4: classify locates the disks; ideal floor in occlusion_sweep
+CACHE_VERSION = 5  # 5: classify locates the disks and reads soft edges; ideal floor in occlusion_sweep
 #: Default cache folder, inside the output folder (``figures/cache``, ignored by git).
 CACHE_FOLDER = "cache"
 _CACHE_FORMAT = 1  # layout of a cache entry (CSV + JSON sidecar)

@@ -67,6 +67,7 @@ __all__ = [
     "regions",
     "classify",
     "locate",
+    "SOFTNESS",
     "motion_scatter",
     "ideal_futures",
     "ideal_sweep",
@@ -420,21 +421,48 @@ def _futures(centers: np.ndarray, probe: Probe) -> tuple[np.ndarray, np.ndarray]
     return frames[0].astype(np.float64), frames[1].astype(np.float64)
 
 
+SOFTNESS = (0.0, 0.25, 0.5, 0.75, 1.0)  # edge blurs (Gaussian s.d., pixels) a sample is read with
+
+
+def _blur(frames: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Each frame blurred by its own Gaussian standard deviation (0: as it is)."""
+    from scipy.ndimage import gaussian_filter
+
+    out = frames.copy()
+    for i, s in enumerate(sigma):
+        if s > 0:
+            out[i] = gaussian_filter(frames[i], float(s), mode="nearest")
+    return out
+
+
+def _softness(x: np.ndarray, fut_l: np.ndarray, fut_r: np.ndarray) -> np.ndarray:
+    """How soft each frame's edges are: the blur of :data:`SOFTNESS` that brings the nearer
+    of the two futures closest to it (least squares over the frame)."""
+    xf = np.nan_to_num(x)
+    err = np.stack([np.minimum(((xf - _blur(fut_l, np.full(len(x), s))) ** 2).sum(axis=(1, 2)),
+                               ((xf - _blur(fut_r, np.full(len(x), s))) ** 2).sum(axis=(1, 2)))
+                    for s in SOFTNESS])  # [S, N]
+    return np.asarray(SOFTNESS)[err.argmin(0)] if len(x) else np.zeros(0)
+
+
 def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.75,
              overlap_margin: float = 0.5, disk_margin: float = 1.0, search: float = SEARCH) -> dict[str, np.ndarray]:
     """Which disk is in front in each predicted frame, read from its pixels.
 
     First each disk is located (:func:`locate`): a probable next frame may show the disks up
     to a pixel or two off the probe's constant-velocity places, as the training data's own
-    next frames do. Then, with the disks where they are, a pixel matches a gray level when it
-    is within ``tolerance`` times the smallest contrast between the probe's three gray levels,
+    next frames do. The two possible futures are rendered with the disks there, and blurred
+    as much as the frame's own edges are (a Gaussian of standard deviation in
+    :data:`SOFTNESS`, the one that fits the frame best: a network's samples are rarely
+    pixel-sharp, and soft edges are not a blend). A pixel matches a future when it is within
+    ``tolerance`` times the smallest contrast between the probe's three gray levels of it,
     and a frame is a valid choice of ``"right"`` (or ``"left"``) when at least ``agree`` of
     the overlap pixels (pixel centres at least ``overlap_margin`` inside both disks) match
-    that disk's luminance; so that no disk was dropped or repainted, at least ``agree`` of
-    each disk's own pixels (``disk_margin`` inside it and clear of the other) match its
-    luminance; and, so that the frame really shows two whole disks, at least ``agree`` of
-    the pixels within ``DECISION_BAND`` (2) pixels of the lens (where the two possible next
-    frames differ) match the chosen future rendered with the disks where they were found.
+    the future with that disk in front; so that no disk was dropped or repainted, at least
+    ``agree`` of each disk's own pixels (``disk_margin`` inside it and clear of the other)
+    match it; and, so that the frame really shows two whole disks, at least ``agree`` of
+    the pixels within ``DECISION_BAND`` (2) pixels of the lens (where the two futures
+    differ) match it. An even blend of the two grays in the overlap matches neither.
     Otherwise the frame is invalid, with the first reason that applies: ``"failed"`` (the
     frame is not finite: a chain that did not converge), ``"lost_left"`` / ``"lost_right"``
     (that disk's visible part does not look like it, or it is nowhere within ``search``
@@ -461,8 +489,9 @@ def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.7
         luminance), ``future_match`` (fraction of the pixels around the lens matching the
         future whose gray fills most of the overlap), ``centers`` ([N, 2, 2], where each disk
         was found) and ``shift`` ([N, 2]: how far each disk is from the probe's
-        constant-velocity place, pixels) and ``interpenetration`` (how far the disks, where
-        they were found, reach into each other, pixels).
+        constant-velocity place, pixels), ``interpenetration`` (how far the disks, where
+        they were found, reach into each other, pixels) and ``softness`` (the blur the frame
+        was read with).
     """
     from scipy.ndimage import binary_dilation
 
@@ -488,17 +517,19 @@ def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.7
     found = ov_mask.sum(axis=(1, 2)) >= 4
     ov_mask = np.where(found[:, None, None], ov_mask, regions(probe, overlap_margin)["overlap"][None])
 
-    def frac(mask, value):  # fraction of each frame's masked pixels within tol of value (1 if none)
+    def frac(mask, value):  # fraction of each frame's masked pixels within tol of value(s) (1 if none)
         hit = (np.abs(x - value) < tol) & mask
         count = mask.sum(axis=(1, 2))
         return np.where(count > 0, hit.sum(axis=(1, 2)) / np.maximum(count, 1), 1.0)
 
-    frac_l, frac_r = frac(ov_mask, L), frac(ov_mask, R)
-    left_ok, right_ok = frac(own["left"], L), frac(own["right"], R)
     fut_l, fut_r = _futures(centers, probe)
+    soft = _softness(x, fut_l, fut_r)
+    fut_l, fut_r = _blur(fut_l, soft), _blur(fut_r, soft)
+    frac_l, frac_r = frac(ov_mask, fut_l), frac(ov_mask, fut_r)
+    chosen = np.where((frac_r >= agree)[:, None, None], fut_r, fut_l)
+    left_ok, right_ok = frac(own["left"], chosen), frac(own["right"], chosen)
     window = np.stack([binary_dilation(np.abs(a - b) > 1e-6, iterations=DECISION_BAND)
                        for a, b in zip(fut_l, fut_r)]) if n else np.zeros((0, probe.size, probe.size), bool)
-    chosen = np.where((frac_r >= agree)[:, None, None], fut_r, fut_l)
     hit = (np.abs(x - chosen) < tol) & window
     meets = np.where(window.any(axis=(1, 2)), hit.sum(axis=(1, 2)) / np.maximum(window.sum(axis=(1, 2)), 1), 0.0)
     weight = np.where(ov_mask, np.clip((x - L) / (R - L), 0.0, 1.0), 0.0).sum(axis=(1, 2)) / ov_mask.sum(axis=(1, 2))
@@ -518,7 +549,7 @@ def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.7
     return {"choice": choice, "right_front": right_front, "valid": valid, "reason": reason,
             "weight_right": weight, "overlap_right": frac_r, "overlap_left": frac_l,
             "left_ok": left_ok, "right_ok": right_ok, "future_match": meets,
-            "centers": centers, "shift": shift, "interpenetration": depth}
+            "centers": centers, "shift": shift, "interpenetration": depth, "softness": soft}
 
 
 def _scatter_of(gap: float, closing: float, n_sequences: int, seed: int, tolerance: float) -> np.ndarray:

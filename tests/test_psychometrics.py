@@ -178,6 +178,18 @@ def test_ideal_sampler_of_the_training_data_is_almost_always_readable():
         else:
             assert 0.2 < np.nanmean(out["right_front"]) < 0.8
     assert invalid / (n * len(probes)) < 0.1
+    # soft edges (a network's samples are rarely pixel-sharp) do not make a choice unreadable,
+    # while an even blend of the two futures stays one
+    from scipy.ndimage import gaussian_filter
+
+    p = probes[-1]
+    frames = psy.ideal_futures(p, 16, seed=9, scatter=scatter)
+    soft = np.stack([gaussian_filter(f, 0.8, mode="nearest") for f in frames])
+    out = psy.classify(soft, p)
+    assert out["valid"][out["interpenetration"] > 2.2].all() and (out["choice"][out["valid"]] == "right").all()
+    assert np.all(out["softness"] >= 0.5)
+    blend = 0.5 * (p.frames("left")[-1] + p.frames("right")[-1])
+    assert psy.classify(gaussian_filter(blend, 0.5, mode="nearest"), p)["reason"][0] == "mixed"
     with pytest.raises(ValueError, match="outside the data"):
         psy.motion_scatter(psy.Probe(speed_factor=3.0), n_sequences=20_000)
 
