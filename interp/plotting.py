@@ -375,8 +375,8 @@ def plot_psychometric(table: "pd.DataFrame") -> "Figure":
     if cond.empty or curve.empty or fit.empty:
         raise ValueError("plot_psychometric: the table needs 'condition', 'curve' and 'fit' rows")
     f = fit.iloc[0]
-    fig = Figure(figsize=(7.6, 3.2))
-    ax, ax2 = fig.subplots(1, 2, gridspec_kw=dict(left=0.08, right=0.98, top=0.83, bottom=0.15, wspace=0.25,
+    fig = Figure(figsize=(7.6, 3.4))
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw=dict(left=0.08, right=0.98, top=0.8, bottom=0.14, wspace=0.25,
                                                   width_ratios=(1.4, 1)))
     has_truth = "p_true" in curve.columns and curve["p_true"].notna().any()
     if has_truth:
@@ -403,10 +403,10 @@ def plot_psychometric(table: "pd.DataFrame") -> "Figure":
     if "ideal_invalid_rate" in fit.columns and np.isfinite(float(f.get("ideal_invalid_rate", np.nan))):
         sub += f" (a perfect sampler: {100 * float(f['ideal_invalid_rate']):.1f}%)"
     if "calibration_error" in fit.columns and np.isfinite(float(f.get("calibration_error", np.nan))):
-        sub += (f"; calibration error {f['calibration_error']:.3f} "
+        sub += (f"\ncalibration error {f['calibration_error']:.3f} "
                 f"[{f['calibration_low']:.3f}, {f['calibration_high']:.3f}]")
     ax.set_title(f"{title}\n{sub}", fontsize=8)
-    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    ax.legend(fontsize=7, frameon=False, loc="best")
 
     ax2.axhspan(0, 1, color="0.95", zorder=0)
     if not est.empty:
