@@ -329,6 +329,7 @@ def regions(probe: Probe, margin: float = 1.0) -> dict[str, np.ndarray]:
 
 SEARCH = 4.0  # pixels: how far from its constant-velocity place a disk is looked for
 _COARSE, _FINE = 0.5, 0.125  # grid steps of the position search, pixels
+_LOCATE_CHUNK = 128  # frames located at once: about 250 MB of float64 work arrays at the peak
 
 
 def _coverage(center: np.ndarray, radius: float, size: int) -> np.ndarray:
@@ -344,15 +345,20 @@ def locate(frames, probe: Probe, *, tolerance: float = 0.3, search: float = SEAR
     """Where each disk is in each predicted frame: centres ``[N, 2 (left, right), 2 (row, col)]``.
 
     The next frame is uncertain in more than the depth order: in the moving-leaves data a
-    disk's next step scatters by about 0.85 px (standard deviation, each axis) around where
-    its last step points, so probable next frames show the disks a little off the probe's
-    constant-velocity places. Each disk is therefore located before its pixels are read: its
-    centre is the least-squares fit of a disk of its known radius and gray on the background,
-    over the pixels that do not show the other disk's gray (so the fit uses only what is
-    visible of it, whichever disk is in front), searched on a grid within ``search`` pixels
-    of the constant-velocity centre (0.5 px steps, then 0.125 px around the best).
+    disk's next step scatters by about 0.6 px (standard deviation, each axis, in windows like
+    the default probe; :func:`motion_scatter`) around where its last step points, so probable
+    next frames show the disks a little off the probe's constant-velocity places. Each disk
+    is therefore located before its pixels are read: its centre is the least-squares fit of
+    a disk of its known radius and gray on the background, over the pixels that do not show
+    the other disk's gray (so the fit uses only what is visible of it, whichever disk is in
+    front), searched on a grid within ``search`` pixels of the constant-velocity centre
+    (0.5 px steps, then 0.125 px around the best); a second pass refits each disk away from
+    the other one as found. Frames are taken 128 at a time (bounded memory).
     """
     x = np.asarray(frames, dtype=np.float64)
+    if len(x) > _LOCATE_CHUNK:
+        return np.concatenate([locate(x[i:i + _LOCATE_CHUNK], probe, tolerance=tolerance, search=search)
+                               for i in range(0, len(x), _LOCATE_CHUNK)])
     n, size = len(x), probe.size
     L, R, B = probe.luminance_left, probe.luminance_right, probe.background
     tol = tolerance * min(abs(L - R), abs(L - B), abs(R - B))

@@ -158,6 +158,13 @@ def test_classify_finds_disks_off_their_constant_velocity_places(p):
     assert np.all((out["weight_right"] < 0.05) | (out["weight_right"] > 0.95))
 
 
+def test_locate_takes_many_frames_in_bounded_chunks():
+    p = psy.Probe(radius_left=6, radius_right=8)
+    two = np.stack([_displaced(p, (0.4, -0.3), (-0.2, 0.5), "left"), _displaced(p, (0.0, 0.6), (0.3, 0.0), "right")])
+    many = np.concatenate([two] * (psy._LOCATE_CHUNK // 2 + 3))  # more frames than one chunk
+    np.testing.assert_array_equal(psy.locate(many, p), np.concatenate([psy.locate(two, p)] * (len(many) // 2)))
+
+
 def test_ideal_sampler_of_the_training_data_is_almost_always_readable():
     """A perfect model's samples, drawn as the data continue probe-like windows, are read as
     valid choices that follow the rule; only rare shallow contacts are unreadable."""
