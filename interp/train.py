@@ -1182,5 +1182,26 @@ def _prog() -> str:
     return "python -m interp.train"
 
 
+def _worker_exit(code: int) -> None:
+    """End a torchrun worker without the interpreter's teardown.
+
+    By the time :func:`main` returns, the checkpoint, log and card are written and closed and
+    the process group is destroyed. What teardown would still do is destroy the C++ objects
+    torch.distributed and gloo keep in module globals, in an order Python does not control;
+    that has aborted a worker (SIGABRT, "terminate called without an active exception") after
+    a complete run, which torchrun then reports as a failed job. So a worker flushes its output
+    and leaves with ``os._exit``.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
+    if (os.environ.get("WORLD_SIZE") or "1") != "1":
+        import faulthandler
+
+        faulthandler.enable()  # a worker that crashes in C++ still says where its Python code was
+        _worker_exit(run(main, _prog()))
     sys.exit(run(main, _prog()))
