@@ -80,7 +80,7 @@ def test_card_describes_the_last_stage_of_its_run(name, net):
 
 @pytest.mark.parametrize("name, parent", [("leaves-tau2-long", "leaves-tau2"),
                                           ("leaves-tau2-occlusion", "leaves-tau2-long"),
-                                          ("leaves-stochastic-tau2", "leaves-tau2-long")])
+                                          ("leaves-stochastic-tau2", "leaves-tau2-occlusion")])
 def test_fine_tuned_model_records_its_starting_weights(name, parent):
     from interp.checkpoint import file_hash
 
