@@ -145,7 +145,7 @@ RECIPES: dict[str, dict] = {
 }
 _TRAIN_KEYS = {"recipe", "seed", "samples", "epochs", "batch_size", "lr", "precision", "channels_last",
                "compile", "eval_every", "checkpoint_seconds", "eval_windows", "threads", "init", "focus",
-               "weight_cap"}
+               "focus_depth", "weight_cap"}
 EVAL_PSNRS = (0.0, 20.0, 40.0)  # input PSNR levels logged during training
 ONESTEP_SIGMA = 3.0  # the sampler's initial noise: y0 = 0.5 + 3 z (section 2.3)
 
@@ -295,6 +295,12 @@ def read_card(path) -> Card:
         raise bad("train", "focus", f"[train] focus must be a number in [0, 1), got {short_repr(focus)}")
     if focus and source != "leaves":
         raise bad("train", "focus", "[train] focus needs moving-leaves data ([data] source = \"leaves\")")
+    depth = merged.get("focus_depth", 0.0)
+    if not _is_number(depth) or not depth >= 0.0:
+        raise bad("train", "focus_depth", f"[train] focus_depth must be a non-negative number of pixels, "
+                                          f"got {short_repr(depth)}")
+    if depth and not focus:
+        raise bad("train", "focus_depth", "[train] focus_depth selects among the focus windows: set focus too")
     if "samples" in tr and "epochs" in tr:
         raise bad("train", "epochs", "[train] give samples or epochs, not both")
     if "samples" in tr:
@@ -386,13 +392,15 @@ def draw_windows(clips: torch.Tensor, n: int, span: int, generator: torch.Genera
     return clips[seq[:, None], t0[:, None] + torch.arange(span)]
 
 
-def contact_windows(card: Card, span: int) -> torch.Tensor:
+def contact_windows(card: Card, span: int, min_depth: float = 0.0) -> torch.Tensor:
     """Training windows whose last frame is a first contact between the two meeting disks.
 
     For a moving-leaves card: rows ``(i, t0)`` with ``i`` a sequence's position in the
     training split and frames ``t0 .. t0 + span - 1`` such that the two disks that meet do
     not overlap in frame ``t0 + span - 2`` and do in frame ``t0 + span - 1`` (the sum of
-    their radii exceeds the distance between their centres). These are the windows where
+    their radii exceeds the distance between their centres), by at least ``min_depth``
+    pixels in that frame (the card's ``focus_depth``: deep first contacts, whose overlap lens
+    is wide enough to show which disk is in front). These are the windows where
     the network must decide, without evidence in the conditioning frames, which disk comes
     in front (section 3.1); in the default data they are about 3% of all windows.
     Computed from the scene parameters alone (no rendering).
@@ -409,7 +417,7 @@ def contact_windows(card: Card, span: int) -> torch.Tensor:
         train = ~split_is_test(seed, np.arange(lo, lo + m))
         c, r = sc["center"][train, :2], sc["radius"][train, :2]  # [m', 2, T, 2], [m', 2, T]
         depth = r[:, 0] + r[:, 1] - np.hypot(*np.moveaxis(c[:, 0] - c[:, 1], -1, 0))  # [m', T]
-        hit = (depth[:, 1:] > 0) & (depth[:, :-1] <= 0)  # contact at frame t (index t - 1 here)
+        hit = (depth[:, 1:] > 0) & (depth[:, 1:] >= min_depth) & (depth[:, :-1] <= 0)  # contact at frame t (index t - 1)
         i, t = np.nonzero(hit)
         t = t + 1
         ok = t >= span - 1
@@ -908,7 +916,7 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
         weight_cap = float(tr["weight_cap"]) if tr.get("weight_cap") is not None else None
         focus = None
         if tr.get("focus"):
-            events = contact_windows(card, card.model["tau"] + 1)
+            events = contact_windows(card, card.model["tau"] + 1, float(tr.get("focus_depth", 0.0)))
             focus = (float(tr["focus"]), events)
             data_desc["focus_windows"] = int(len(events))
         tau = card.model["tau"]

@@ -266,6 +266,29 @@ def test_focus_draws_first_contact_windows(tmp_path):
         train.read_card(write_card(tmp_path, name="bad", samples=64, extra="focus = 1.5\n"))
 
 
+def test_focus_depth_keeps_only_deep_first_contacts(tmp_path):
+    card = train.read_card(write_card(tmp_path, samples=64, extra="focus = 0.5\nfocus_depth = 1.5\n"))
+    everything = train.contact_windows(card, 3)
+    deep = train.contact_windows(card, 3, 1.5)
+    assert 0 < len(deep) < len(everything)
+    assert {tuple(e) for e in deep.tolist()} <= {tuple(e) for e in everything.tolist()}
+    from interp.leaves import generate
+
+    ds = generate(300, 0).train
+    c, r = ds.meta["center"][:, :2], ds.meta["radius"][:, :2]
+    depth = {}
+    for i, t0 in everything.tolist():
+        t = t0 + 2
+        depth[i, t0] = r[i, 0, t] + r[i, 1, t] - float(np.hypot(*(c[i, 0, t] - c[i, 1, t])))
+    kept = {tuple(e) for e in deep.tolist()}
+    assert all((d >= 1.5) == (k in kept) for k, d in depth.items())
+    for extra, what in (("focus = 0.5\nfocus_depth = -1\n", "non-negative"),
+                        ("focus = 0.5\nfocus_depth = 'deep'\n", "non-negative"),
+                        ("focus_depth = 1.5\n", "set focus too")):
+        with pytest.raises(InterpError, match=what):
+            train.read_card(write_card(tmp_path, name="bad", samples=64, extra=extra))
+
+
 def test_weight_cap_bounds_the_low_noise_weight(tmp_path):
     for bad in ("0", "-1", "true", "'x'"):
         with pytest.raises(InterpError, match="weight_cap"):
