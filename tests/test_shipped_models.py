@@ -14,7 +14,7 @@ from interp.train import evaluate, read_card
 
 from conftest import REPO
 
-MODELS = ["leaves-tau2", "leaves-tau2-long", "leaves-tau2-occlusion", "leaves-stochastic-tau2"]
+MODELS = ["leaves-tau2", "leaves-tau2-long", "leaves-tau2-occlusion", "leaves-tau2-contact", "leaves-stochastic-tau2"]
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -80,6 +80,7 @@ def test_card_describes_the_last_stage_of_its_run(name, net):
 
 @pytest.mark.parametrize("name, parent", [("leaves-tau2-long", "leaves-tau2"),
                                           ("leaves-tau2-occlusion", "leaves-tau2-long"),
+                                          ("leaves-tau2-contact", "leaves-tau2-occlusion"),
                                           ("leaves-stochastic-tau2", "leaves-tau2-occlusion")])
 def test_fine_tuned_model_records_its_starting_weights(name, parent):
     from interp.checkpoint import file_hash
@@ -95,3 +96,10 @@ def test_occlusion_model_records_its_change_of_recipe():
     assert [s["from_step"] for s in stages] == [0, 33380]
     assert (stages[0]["recipe"]["weight_cap"], stages[0]["recipe"]["focus"]) == (100.0, 0.3)
     assert (stages[1]["recipe"]["weight_cap"], stages[1]["recipe"]["focus"]) == (1.0, 0.7)
+
+
+def test_contact_model_drew_its_focus_from_deep_first_contacts():
+    """leaves-tau2-contact practised on first contacts at least 1.5 px deep (see its card)."""
+    cfg = interp.load(REPO / "models" / "leaves-tau2-contact.safetensors").checkpoint_config
+    assert [s["recipe"].get("focus_depth") for s in cfg["stages"]] == [1.5]
+    assert cfg["data"]["focus_windows"] == 6957  # of the split's 22956 first contacts
