@@ -643,7 +643,7 @@ def occlusion_example(models, dr: float = 0.0, mean_radius: float = 6.0, probe: 
     ks = sorted({int(round(K * j / (n_states + 1))) for j in range(1, n_states + 1)} - {0})
 
     def said(i: int) -> str:
-        return f"{cls['choice'][i]} in front" if cls["valid"][i] else f"invalid: {cls['reason'][i]}"
+        return f"{cls['choice'][i]} in front" if cls["valid"][i] else f"none ({cls['reason'][i]})"
 
     inputs = [(f"t = {t + 1}", "conditioning", p.conditioning()[t], "conditioning", -1, "") for t in range(p.tau)]
     inputs += [("noise y0", "conditioning", y0, "noise", 0, ""),
