@@ -145,7 +145,7 @@ RECIPES: dict[str, dict] = {
 }
 _TRAIN_KEYS = {"recipe", "seed", "samples", "epochs", "batch_size", "lr", "precision", "channels_last",
                "compile", "eval_every", "checkpoint_seconds", "eval_windows", "threads", "init", "focus",
-               "focus_depth", "weight_cap"}
+               "focus_depth", "weight_cap", "flips"}
 EVAL_PSNRS = (0.0, 20.0, 40.0)  # input PSNR levels logged during training
 ONESTEP_SIGMA = 3.0  # the sampler's initial noise: y0 = 0.5 + 3 z (section 2.3)
 
@@ -196,6 +196,7 @@ _TRAIN_CHECKS = {
     "checkpoint_seconds": (lambda v: _is_number(v) and v >= 0, "a non-negative number of seconds"),
     "eval_windows": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
     "threads": (lambda v: _is_int(v) and v >= 0, "a non-negative integer (0: torch's default)"),
+    "flips": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 
@@ -390,6 +391,33 @@ def draw_windows(clips: torch.Tensor, n: int, span: int, generator: torch.Genera
         seq = torch.where(swap, pick[:, 0], seq)
         t0 = torch.where(swap, pick[:, 1], t0)
     return clips[seq[:, None], t0[:, None] + torch.arange(span)]
+
+
+def dihedral(windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each window [n, T, H, W] under one of the square's 8 symmetries, drawn per window.
+
+    The symmetry (identity, mirror in either axis, rotation by a multiple of 90 degrees, or
+    transposition) is drawn uniformly from ``generator`` and applied to every frame of the
+    window alike, so motion is mirrored or rotated with the images. Non-square frames get
+    one of the 4 symmetries that keep their shape. The card's ``flips = true``: right for
+    data whose statistics do not change under these maps (moving leaves: positions, radii
+    and directions are isotropic), where it removes any preference the network could learn
+    for one side or direction of motion.
+    """
+    n, square = windows.shape[0], windows.shape[-1] == windows.shape[-2]
+    code = torch.randint(8 if square else 4, (n,), generator=generator)
+    out = windows.clone()
+    for k in code.unique().tolist():
+        rows = code == k
+        w = windows[rows]
+        if k & 1:
+            w = w.flip(-1)
+        if k & 2:
+            w = w.flip(-2)
+        if k & 4:
+            w = w.transpose(-1, -2)
+        out[rows] = w
+    return out
 
 
 def contact_windows(card: Card, span: int, min_depth: float = 0.0) -> torch.Tensor:
@@ -919,6 +947,7 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
             events = contact_windows(card, card.model["tau"] + 1, float(tr.get("focus_depth", 0.0)))
             focus = (float(tr["focus"]), events)
             data_desc["focus_windows"] = int(len(events))
+        flips = bool(tr.get("flips", False))
         tau = card.model["tau"]
         predict_only = card.model["predict_only"]
         span = tau + 1
@@ -1039,6 +1068,8 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
             # Every process draws the whole global batch from the same stream (so the stream,
             # and --resume, are those of a single-process run), then keeps its own rows.
             win = draw_windows(train_clips, bs, span, gen, focus)
+            if flips:
+                win = dihedral(win, gen)
             c, x = win[:, :tau], win[:, tau:]
             sigma = sample_noise_levels(bs, gen).view(bs, 1, 1, 1)
             z = torch.randn(x.shape, generator=gen)

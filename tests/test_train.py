@@ -289,6 +289,38 @@ def test_focus_depth_keeps_only_deep_first_contacts(tmp_path):
             train.read_card(write_card(tmp_path, name="bad", samples=64, extra=extra))
 
 
+def test_dihedral_maps_each_window_by_one_symmetry_of_the_square():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(400, 3, 5, 5)
+    out = train.dihedral(w, g)
+    maps = [lambda x: x, lambda x: x.flip(-1), lambda x: x.flip(-2), lambda x: x.flip(-1, -2),
+            lambda x: x.transpose(-1, -2), lambda x: x.flip(-1).transpose(-1, -2),
+            lambda x: x.flip(-2).transpose(-1, -2), lambda x: x.flip(-1, -2).transpose(-1, -2)]
+    used = []
+    for a, b in zip(w, out):  # the same map for every frame of a window: motion turns with it
+        k = [i for i, f in enumerate(maps) if torch.equal(f(a), b)]
+        assert len(k) == 1
+        used.append(k[0])
+    counts = np.bincount(used, minlength=8)
+    assert counts.min() > 25  # all 8, about 50 each
+    assert torch.equal(out, train.dihedral(w, torch.Generator().manual_seed(0)))  # seeded
+    # non-square frames: only the 4 maps that keep the shape
+    rect = train.dihedral(torch.randn(200, 3, 4, 6), torch.Generator().manual_seed(1))
+    assert rect.shape == (200, 3, 4, 6)
+
+
+def test_flips_is_a_card_switch_that_trains(tmp_path):
+    with pytest.raises(InterpError, match="flips must be true or false"):
+        train.read_card(write_card(tmp_path, name="bad", samples=64, extra="flips = 1\n"))
+    flipped = write_card(tmp_path, name="flipped", samples=128, extra="flips = true\n")
+    plain = write_card(tmp_path, name="plain", samples=128)
+    train.train(flipped, progress=False, log=lambda *a: None)
+    train.train(plain, progress=False, log=lambda *a: None)
+    a, b = read(tmp_path / "flipped.safetensors"), read(tmp_path / "plain.safetensors")
+    assert a.config["stages"][0]["recipe"]["flips"] is True
+    assert any(not torch.equal(a.model[k], b.model[k]) for k in a.model)  # the switch reaches the training loop
+
+
 def test_weight_cap_bounds_the_low_noise_weight(tmp_path):
     for bad in ("0", "-1", "true", "'x'"):
         with pytest.raises(InterpError, match="weight_cap"):
