@@ -14,7 +14,8 @@ from interp.train import evaluate, read_card
 
 from conftest import REPO
 
-MODELS = ["leaves-tau2", "leaves-tau2-long", "leaves-tau2-occlusion", "leaves-tau2-contact", "leaves-stochastic-tau2"]
+MODELS = ["leaves-tau2", "leaves-tau2-long", "leaves-tau2-occlusion", "leaves-tau2-contact", "leaves-tau2-flips",
+          "leaves-stochastic-tau2"]
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -81,6 +82,7 @@ def test_card_describes_the_last_stage_of_its_run(name, net):
 @pytest.mark.parametrize("name, parent", [("leaves-tau2-long", "leaves-tau2"),
                                           ("leaves-tau2-occlusion", "leaves-tau2-long"),
                                           ("leaves-tau2-contact", "leaves-tau2-occlusion"),
+                                          ("leaves-tau2-flips", "leaves-tau2-contact"),
                                           ("leaves-stochastic-tau2", "leaves-tau2-occlusion")])
 def test_fine_tuned_model_records_its_starting_weights(name, parent):
     from interp.checkpoint import file_hash
@@ -103,3 +105,10 @@ def test_contact_model_drew_its_focus_from_deep_first_contacts():
     cfg = interp.load(REPO / "models" / "leaves-tau2-contact.safetensors").checkpoint_config
     assert [s["recipe"].get("focus_depth") for s in cfg["stages"]] == [1.5]
     assert cfg["data"]["focus_windows"] == 6957  # of the split's 22956 first contacts
+
+
+def test_flips_model_trained_on_symmetric_windows_of_deeper_contacts():
+    """leaves-tau2-flips: every window under a random symmetry, contacts >= 2 px deep (its card)."""
+    cfg = interp.load(REPO / "models" / "leaves-tau2-flips.safetensors").checkpoint_config
+    assert [(s["recipe"].get("flips"), s["recipe"].get("focus_depth")) for s in cfg["stages"]] == [(True, 2.0)]
+    assert cfg["data"]["focus_windows"] == 3984
