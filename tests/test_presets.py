@@ -27,7 +27,7 @@ def test_smoke_preset_maps_every_manifest_model_to_a_tiny_card(tmp_path):
     assert preset.models_folder(preset.out) == REPO / "runs" / "smoke" / "models"
     specs = figures.load_manifest()
     names = sorted({m for s in specs for m in s.models})
-    assert {"leaves-tau2", "leaves-tau2-contact", "leaves-stochastic-tau2"} <= set(names)
+    assert {"leaves-tau2", "leaves-tau2-flips", "leaves-stochastic-tau2"} <= set(names)
     for name in names:
         doc, notes = presets.tiny_card(preset, name, MODELS)
         card = read_card(presets.write_card(tmp_path / f"{name}.toml", doc))
@@ -134,14 +134,14 @@ def test_a_tiny_preset_end_to_end(tmp_path, capsys, monkeypatch):
                       '[params]\nn_samples = 2\nn_states = 1\nmax_iter = 20\n')
     rc, out, err = _render(capsys, "--manifest", manifest, "--preset", preset)
     assert rc == 0, err
-    card = tmp_path / "models" / "leaves-tau2-contact.toml"
-    assert f"model leaves-tau2-contact: tiny card {card}" in out and "model leaves-tau2-contact: trained" in out
+    card = tmp_path / "models" / "leaves-tau2-flips.toml"
+    assert f"model leaves-tau2-flips: tiny card {card}" in out and "model leaves-tau2-flips: trained" in out
     assert read_card(card).model["width"] == 4 and card.with_suffix(".safetensors").is_file()
     assert "[1/2] fig01 ... done" in out and "[2/2] fig03 ... done" in out and out.count("computed)") == 2
     for name in ("fig01.png", "fig03.png", "fig03.pdf", "fig03.csv", "index.html"):
         assert (tmp_path / "figs" / name).is_file(), name
     table = pd.read_csv(tmp_path / "figs" / "fig03.csv")
-    assert set(table["model"]) == {"leaves-tau2-contact"} and (table["panel"] == "sample").any()
+    assert set(table["model"]) == {"leaves-tau2-flips"} and (table["panel"] == "sample").any()
     assert not (REPO / "runs" / "tiny").exists()
     assert figures.MODELS_DIR_ENV not in os.environ  # restored after rendering
     stamp = card.with_suffix(".safetensors").stat().st_mtime_ns
@@ -158,7 +158,7 @@ def test_smoke_preset_end_to_end(tmp_path, capsys, monkeypatch):
     rc, out, err = _render(capsys, "--preset", "smoke", "--only", "fig03", "fig04", "fig05", "fig11",
                            "--out", tmp_path / "figures")
     assert rc == 0, err
-    for name in ("leaves-tau2", "leaves-tau2-contact"):
+    for name in ("leaves-tau2", "leaves-tau2-flips"):
         assert (tmp_path / "models" / f"{name}.safetensors").is_file()
     for fid in ("fig03", "fig04", "fig05", "fig11"):
         for ext in ("png", "pdf", "csv"):
