@@ -145,7 +145,7 @@ RECIPES: dict[str, dict] = {
 }
 _TRAIN_KEYS = {"recipe", "seed", "samples", "epochs", "batch_size", "lr", "precision", "channels_last",
                "compile", "eval_every", "checkpoint_seconds", "eval_windows", "threads", "init", "focus",
-               "focus_depth", "weight_cap", "flips"}
+               "focus_depth", "weight_cap", "flips", "negate"}
 EVAL_PSNRS = (0.0, 20.0, 40.0)  # input PSNR levels logged during training
 ONESTEP_SIGMA = 3.0  # the sampler's initial noise: y0 = 0.5 + 3 z (section 2.3)
 
@@ -197,6 +197,7 @@ _TRAIN_CHECKS = {
     "eval_windows": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
     "threads": (lambda v: _is_int(v) and v >= 0, "a non-negative integer (0: torch's default)"),
     "flips": (lambda v: isinstance(v, bool), "true or false"),
+    "negate": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 
@@ -302,6 +303,9 @@ def read_card(path) -> Card:
                                           f"got {short_repr(depth)}")
     if depth and not focus:
         raise bad("train", "focus_depth", "[train] focus_depth selects among the focus windows: set focus too")
+    if merged.get("negate") and source == "leaves" and data.get("variant", "default") == "brightness":
+        raise bad("train", "negate", "[train] negate would reverse the 'brightness' variant's rule "
+                                     "(the brighter disk in front): leave it out for those data")
     if "samples" in tr and "epochs" in tr:
         raise bad("train", "epochs", "[train] give samples or epochs, not both")
     if "samples" in tr:
@@ -391,6 +395,21 @@ def draw_windows(clips: torch.Tensor, n: int, span: int, generator: torch.Genera
         seq = torch.where(swap, pick[:, 0], seq)
         t0 = torch.where(swap, pick[:, 1], t0)
     return clips[seq[:, None], t0[:, None] + torch.arange(span)]
+
+
+def negative(windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each window [n, T, H, W] as it is or as its photographic negative (``1 - x``), even odds.
+
+    The choice is drawn per window from ``generator`` and applies to all its frames. The card's
+    ``negate = true``: right for gray levels in [0, 1] whose distribution is symmetric about
+    1/2. In moving leaves the background and every disk's gray are uniform on [0, 1] and a
+    pixel is a coverage-weighted mix of them, so the negative of a sequence is another
+    sequence of the same data with every gray ``g`` drawn as ``1 - g``: the map keeps the data's
+    distribution and makes any preference for the darker (or the lighter) disk cost loss. Not
+    for the 'brightness' variant, whose rule it would reverse, nor natural video.
+    """
+    flip = torch.rand(windows.shape[0], generator=generator) < 0.5
+    return torch.where(flip.view(-1, *([1] * (windows.dim() - 1))), 1.0 - windows, windows)
 
 
 def dihedral(windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -948,6 +967,7 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
             focus = (float(tr["focus"]), events)
             data_desc["focus_windows"] = int(len(events))
         flips = bool(tr.get("flips", False))
+        negate = bool(tr.get("negate", False))
         tau = card.model["tau"]
         predict_only = card.model["predict_only"]
         span = tau + 1
@@ -1070,6 +1090,8 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
             win = draw_windows(train_clips, bs, span, gen, focus)
             if flips:
                 win = dihedral(win, gen)
+            if negate:
+                win = negative(win, gen)
             c, x = win[:, :tau], win[:, tau:]
             sigma = sample_noise_levels(bs, gen).view(bs, 1, 1, 1)
             z = torch.randn(x.shape, generator=gen)

@@ -321,6 +321,41 @@ def test_flips_is_a_card_switch_that_trains(tmp_path):
     assert any(not torch.equal(a.model[k], b.model[k]) for k in a.model)  # the switch reaches the training loop
 
 
+def test_negative_maps_each_window_to_itself_or_its_negative():
+    w = torch.rand(400, 3, 5, 5)
+    out = train.negative(w, torch.Generator().manual_seed(0))
+    same = (out == w).flatten(1).all(1)
+    neg = (out == 1.0 - w).flatten(1).all(1)
+    assert bool((same ^ neg).all())  # one or the other, for all frames of a window alike
+    assert 150 < int(neg.sum()) < 250  # even odds
+    assert torch.equal(out, train.negative(w, torch.Generator().manual_seed(0)))  # seeded
+    # moving leaves are a coverage-weighted mix of uniform grays: the negative of a rendered
+    # scene is the same scene rendered with every gray g drawn as 1 - g
+    from interp.leaves import LeavesConfig, _sample_scenes, render
+    sc = _sample_scenes(LeavesConfig(), 0, 0, 4)
+    a = render(sc["center"], sc["radius"], sc["luminance"], sc["background"], sc["layer"])
+    b = render(sc["center"], sc["radius"], 1.0 - sc["luminance"], 1.0 - sc["background"], sc["layer"])
+    assert torch.allclose(1.0 - torch.as_tensor(a), torch.as_tensor(b), atol=1e-6)
+
+
+def test_negate_is_a_card_switch_that_trains_and_refuses_the_brightness_rule(tmp_path):
+    with pytest.raises(InterpError, match="negate must be true or false"):
+        train.read_card(write_card(tmp_path, name="bad", samples=64, extra="negate = 'yes'\n"))
+    bright = write_card(tmp_path, name="bright", samples=64, extra="negate = true\n")
+    text = bright.read_text().replace("n = 300\n", 'n = 300\nvariant = "brightness"\n')
+    assert 'variant = "brightness"' in text
+    bright.write_text(text)
+    with pytest.raises(InterpError, match="brightness"):
+        train.read_card(bright)
+    negated = write_card(tmp_path, name="negated", samples=128, extra="negate = true\n")
+    plain = write_card(tmp_path, name="plain", samples=128)
+    train.train(negated, progress=False, log=lambda *a: None)
+    train.train(plain, progress=False, log=lambda *a: None)
+    a, b = read(tmp_path / "negated.safetensors"), read(tmp_path / "plain.safetensors")
+    assert a.config["stages"][0]["recipe"]["negate"] is True
+    assert any(not torch.equal(a.model[k], b.model[k]) for k in a.model)
+
+
 def test_weight_cap_bounds_the_low_noise_weight(tmp_path):
     for bad in ("0", "-1", "true", "'x'"):
         with pytest.raises(InterpError, match="weight_cap"):
