@@ -312,13 +312,19 @@ def test_dihedral_maps_each_window_by_one_symmetry_of_the_square():
 def test_flips_is_a_card_switch_that_trains(tmp_path):
     with pytest.raises(InterpError, match="flips must be true or false"):
         train.read_card(write_card(tmp_path, name="bad", samples=64, extra="flips = 1\n"))
-    flipped = write_card(tmp_path, name="flipped", samples=128, extra="flips = true\n")
+    assert_switch_trains(tmp_path, "flips")
+
+
+def assert_switch_trains(tmp_path, key):
+    """A card with ``key = true`` trains, records the key, and reaches different weights than
+    the same card without it (the switch reaches the training loop)."""
+    on = write_card(tmp_path, name=f"with-{key}", samples=128, extra=f"{key} = true\n")
     plain = write_card(tmp_path, name="plain", samples=128)
-    train.train(flipped, progress=False, log=lambda *a: None)
+    train.train(on, progress=False, log=lambda *a: None)
     train.train(plain, progress=False, log=lambda *a: None)
-    a, b = read(tmp_path / "flipped.safetensors"), read(tmp_path / "plain.safetensors")
-    assert a.config["stages"][0]["recipe"]["flips"] is True
-    assert any(not torch.equal(a.model[k], b.model[k]) for k in a.model)  # the switch reaches the training loop
+    a, b = read(on.with_suffix(".safetensors")), read(plain.with_suffix(".safetensors"))
+    assert a.config["stages"][0]["recipe"][key] is True
+    assert any(not torch.equal(a.model[k], b.model[k]) for k in a.model)
 
 
 def test_negative_maps_each_window_to_itself_or_its_negative():
@@ -347,13 +353,7 @@ def test_negate_is_a_card_switch_that_trains_and_refuses_the_brightness_rule(tmp
     bright.write_text(text)
     with pytest.raises(InterpError, match="brightness"):
         train.read_card(bright)
-    negated = write_card(tmp_path, name="negated", samples=128, extra="negate = true\n")
-    plain = write_card(tmp_path, name="plain", samples=128)
-    train.train(negated, progress=False, log=lambda *a: None)
-    train.train(plain, progress=False, log=lambda *a: None)
-    a, b = read(tmp_path / "negated.safetensors"), read(tmp_path / "plain.safetensors")
-    assert a.config["stages"][0]["recipe"]["negate"] is True
-    assert any(not torch.equal(a.model[k], b.model[k]) for k in a.model)
+    assert_switch_trains(tmp_path, "negate")
 
 
 def test_weight_cap_bounds_the_low_noise_weight(tmp_path):
