@@ -15,7 +15,7 @@ from interp.train import evaluate, read_card
 from conftest import REPO
 
 MODELS = ["leaves-tau2", "leaves-tau2-long", "leaves-tau2-occlusion", "leaves-tau2-contact", "leaves-tau2-flips",
-          "leaves-stochastic-tau2"]
+          "leaves-tau2-negate", "leaves-stochastic-tau2"]
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -83,6 +83,7 @@ def test_card_describes_the_last_stage_of_its_run(name, net):
                                           ("leaves-tau2-occlusion", "leaves-tau2-long"),
                                           ("leaves-tau2-contact", "leaves-tau2-occlusion"),
                                           ("leaves-tau2-flips", "leaves-tau2-contact"),
+                                          ("leaves-tau2-negate", "leaves-tau2-flips"),
                                           ("leaves-stochastic-tau2", "leaves-tau2-occlusion")])
 def test_fine_tuned_model_records_its_starting_weights(name, parent):
     from interp.checkpoint import file_hash
@@ -111,4 +112,13 @@ def test_flips_model_trained_on_symmetric_windows_of_deeper_contacts():
     """leaves-tau2-flips: every window under a random symmetry, contacts >= 2 px deep (its card)."""
     cfg = interp.load(REPO / "models" / "leaves-tau2-flips.safetensors").checkpoint_config
     assert [(s["recipe"].get("flips"), s["recipe"].get("focus_depth")) for s in cfg["stages"]] == [(True, 2.0)]
+    assert cfg["data"]["focus_windows"] == 3984
+
+
+def test_negate_model_also_trained_on_photographic_negatives():
+    """leaves-tau2-negate: the flips recipe, each window also negated with even odds (its card)."""
+    cfg = interp.load(REPO / "models" / "leaves-tau2-negate.safetensors").checkpoint_config
+    recipe = [(s["recipe"].get("flips"), s["recipe"].get("negate"), s["recipe"].get("focus_depth"))
+              for s in cfg["stages"]]
+    assert recipe == [(True, True, 2.0)]
     assert cfg["data"]["focus_windows"] == 3984
