@@ -280,8 +280,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if st.cut_after is not None:
             chunk, st.cut_after = chunk[:st.cut_after], None
-        self.wfile.write(chunk)
+        # Counted before the write: once the bytes are out, the client may finish, and the test
+        # read `served`, before this thread runs another line.
         st.served += len(chunk)
+        self.wfile.write(chunk)
 
     def log_message(self, *args):  # quiet
         pass
