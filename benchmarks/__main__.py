@@ -14,7 +14,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from interp.cli import ArgumentParser, positive_int  # noqa: E402
+from interp.cli import ArgumentParser, InterpError, run, thread_count  # noqa: E402
 
 from . import BENCHMARKS  # noqa: E402
 
@@ -29,7 +29,7 @@ def _parser() -> ArgumentParser:
     p.add_argument("--only", nargs="+", metavar="NAME", choices=BENCHMARKS,
                    help=f"run only these benchmarks ({', '.join(BENCHMARKS)})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: benchmarks/results)")
-    p.add_argument("--threads", type=positive_int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=thread_count, default=2, help="torch threads (default 2)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="where the networks run (default: cuda when present, else cpu); a cuda run writes "
                         "results-cuda.json and .md beside the CPU results")
@@ -74,6 +74,20 @@ def _run_one(name: str, args, env: dict) -> dict:
     return entry
 
 
+def _check_out(out: Path, stem: str) -> None:
+    """A one-line error, before any benchmark runs, unless the results can be written to ``out``."""
+    from interp.io import check_writable
+
+    if out.exists() and not out.is_dir():
+        raise InterpError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InterpError(f"cannot create the --out folder {out}: {err.strerror or err}") from None
+    for suffix in (".json", ".md"):
+        check_writable(out / f"{stem}{suffix}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     # for this process and, through the environment, for each benchmark's
@@ -85,10 +99,12 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
 
-    from ._harness import machine_info, results_stem, write_results
+    from ._harness import load_results, machine_info, results_stem, write_results
 
     out = args.out.resolve()
     stem = results_stem(args.device)
+    _check_out(out, stem)
+    load_results(out / f"{stem}.json")  # a damaged results file stops the run before it starts
     machine = machine_info(args.device)
     names = [n for n in BENCHMARKS if args.only is None or n in args.only]
     entries, failed = {}, []
@@ -118,4 +134,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, "python -m benchmarks"))

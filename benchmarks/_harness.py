@@ -453,11 +453,27 @@ def _clean(obj):
 
 
 def load_results(path: Path) -> dict:
+    """The results in ``path`` ({} when there is no such file yet).
+
+    A file that is not a results object of :data:`FORMAT` (not JSON, a list, another format)
+    is a one-line :class:`interp.cli.InterpError`: dropping it would lose the results of the
+    benchmarks not run this time. A UTF-8 byte-order mark (an editor's) is allowed.
+    """
+    from interp.cli import InterpError
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
         return {}
-    return data if data.get("format") == FORMAT and isinstance(data.get("benchmarks"), dict) else {}
+    except (OSError, UnicodeDecodeError) as err:
+        raise InterpError(f"cannot read the results file {path}: {getattr(err, 'strerror', None) or err}") from None
+    except ValueError as err:
+        raise InterpError(f"the results file {path} is not valid JSON ({err}); move it away to start "
+                          "a new one") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("benchmarks"), dict):
+        raise InterpError(f"the results file {path} is not a JSON object of format {FORMAT!r} with a "
+                          "'benchmarks' table; move it away to start a new one")
+    return data
 
 
 def write_results(out_dir: Path, entries: dict[str, dict], machine: dict, order: Sequence[str],

@@ -23,7 +23,7 @@ import time  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from interp.cli import ArgumentParser, positive_int  # noqa: E402
+from interp.cli import ArgumentParser, thread_count  # noqa: E402
 
 from . import BENCHMARKS  # noqa: E402
 
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     p.add_argument("name", choices=BENCHMARKS)
     p.add_argument("--json", type=Path, required=True, help="where to write the entry")
     p.add_argument("--smoke", action="store_true")
-    p.add_argument("--threads", type=positive_int, default=2)
+    p.add_argument("--threads", type=thread_count, default=2)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = p.parse_args(argv)
     # numpy's BLAS and OpenMP read these at load time; torch gets set_num_threads below.

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Callable, Sequence
 
-__all__ = ["InterpError", "ArgumentParser", "run", "positive_int", "nonneg_int", "unit_float", "short_repr",
-           "one_line"]
+__all__ = ["InterpError", "Terminated", "ArgumentParser", "run", "positive_int", "nonneg_int", "seed_int",
+           "thread_count", "unit_float", "short_repr", "one_line", "SEED_LIMIT", "MAX_THREADS"]
+
+#: Seeds are below this (numpy and torch keep 64 bits, some of them signed): a larger one would
+#: silently be another seed, or an overflow deep inside torch.
+SEED_LIMIT = 2**63
+#: The most threads an option may ask for (10**5 crash the OpenMP runtime, 10**20 overflow it).
+MAX_THREADS = 1024
 
 
 class InterpError(Exception):
@@ -15,6 +22,15 @@ class InterpError(Exception):
 
     Its message is one line that names the problem; the CLIs print it and exit with 2.
     """
+
+
+class Terminated(KeyboardInterrupt):
+    """A stop signal (SIGTERM) turned into an interrupt, so that ``finally`` blocks and
+    :func:`interp.io.atomic_write` clean up; :func:`run` exits with 128 + ``signum``."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -47,8 +63,9 @@ def _number(text: str, kind, ok, expected: str):
         v = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-    if not ok(v):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {v:g}")
+    if not ok(v):  # an int is shown as it is (a huge one does not fit :g)
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {v:g}" if isinstance(v, float)
+                                         else f"expected {expected}, got {short_repr(v)}")
     return v
 
 
@@ -60,6 +77,16 @@ def positive_int(text: str) -> int:
 def nonneg_int(text: str) -> int:
     """argparse type: an integer >= 0."""
     return _number(text, int, lambda v: v >= 0, "a non-negative integer")
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed, an integer in [0, 2**63)."""
+    return _number(text, int, lambda v: 0 <= v < SEED_LIMIT, "a non-negative integer below 2**63 (a seed)")
+
+
+def thread_count(text: str) -> int:
+    """argparse type: a number of threads, an integer in [1, :data:`MAX_THREADS`]."""
+    return _number(text, int, lambda v: 0 < v <= MAX_THREADS, f"a positive integer up to {MAX_THREADS}")
 
 
 def unit_float(text: str) -> float:
@@ -77,8 +104,10 @@ def run(main: Callable[[Sequence[str] | None], int | None], prog: str, argv=None
         msg = str(err) or type(err).__name__
     except MemoryError as err:  # a request too large for this machine (numpy names the size)
         msg = f"out of memory ({str(err) or 'the request is too large for this machine'})"
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        signum = getattr(err, "signum", signal.SIGINT)  # Ctrl-C unless a Terminated says otherwise
+        how = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        print(f"{prog}: interrupted{how}", file=sys.stderr)
+        return 128 + signum
     print(f"{prog}: error: {one_line(msg)}", file=sys.stderr)
     return 2

@@ -14,6 +14,10 @@ CLI::
     python -m interp.data davis32 --root DAVIS --out data/davis32.npz [--seed 0 --test-fraction 0.2]
     python -m interp.data davis32 --download --root data/DAVIS --out data/davis32.npz [--url URL --sha256 HEX]
     python -m interp.data video FILE_OR_FOLDER... --out data/footage.npz [--seed 0 --test-fraction 0.2]
+
+The output is written to a dot-prefixed temporary beside ``--out`` and renamed. A run stopped
+by SIGTERM or Ctrl-C removes that temporary; one killed outright (SIGKILL) leaves it, and the
+next run writing the same ``--out`` removes it.
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import ArgumentParser, InterpError, nonneg_int, positive_int, run, unit_float
-from .io import atomic_write, check_writable
+from .cli import ArgumentParser, InterpError, nonneg_int, positive_int, run, seed_int, unit_float
+from .io import atomic_write, check_writable, remove_stale_temporaries, sigterm_as_interrupt
 
-__all__ = ["Dataset", "load", "save", "main"]
+__all__ = ["Dataset", "load", "save", "check_frame_size", "main"]
 
 FORMAT = "interp.dataset/1"
 
@@ -121,7 +125,9 @@ def load(path) -> Dataset:
     except InterpError:
         raise
     except ValueError as err:
-        if "pickle" in str(err).lower():
+        if "pickle" in str(err).lower():  # an object array, or a file that is neither a zip nor a .npy
+            if not _head(path).startswith((b"PK", b"\x93NUMPY", b"\x80")):  # \x80: a pickle (protocol 2+)
+                raise InterpError(f"{path} is not an .npz file (neither a zip archive nor a .npy array)") from None
             raise InterpError(f"{path} holds pickled objects, which interp refuses to load") from None
         raise InterpError(f"{path} is not a readable dataset: {err}") from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, IndexError, TypeError,
@@ -139,6 +145,11 @@ def load(path) -> Dataset:
         if v.ndim == 0 or len(v) != len(frames):
             raise InterpError(f"{path}: metadata {k!r} has shape {v.shape}, its first axis must be the "
                               f"{len(frames)} sequences")
+    test = meta.get("test")
+    if test is not None and (test.shape != (len(frames),) or test.dtype.kind not in "bui"
+                             or not np.isin(test, (0, 1)).all()):
+        raise InterpError(f"{path}: metadata 'test' must be one true/false flag per sequence, shape "
+                          f"({len(frames)},), got shape {test.shape} of {test.dtype}")
     per_seq = frames.reshape(len(frames), -1)
     bad = ~np.isfinite(per_seq).all(axis=1)
     if bad.any():
@@ -151,6 +162,24 @@ def load(path) -> Dataset:
                           f"[{per_seq[i].min():.3g}, {per_seq[i].max():.3g}] "
                           f"({int(bad.sum())} of {len(frames)} sequences are outside)")
     return Dataset(frames=frames, meta=meta, source=source)
+
+
+def _head(path: Path, n: int = 8) -> bytes:
+    """The first ``n`` bytes of a file (empty if it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def check_frame_size(frames: np.ndarray, where) -> None:
+    """A one-line error naming ``where`` (a file, a sequence) unless the frames' height and width
+    are multiples of 4, as the U-net needs."""
+    H, W = frames.shape[-2:]
+    if H % 4 or W % 4:
+        raise InterpError(f"{where}: frames of {H}x{W} pixels do not fit the U-net "
+                          "(height and width must be multiples of 4)")
 
 
 def _open_unit_float(text: str) -> float:
@@ -190,7 +219,7 @@ def _parser() -> ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     lv = sub.add_parser("leaves", help="the moving-leaves dataset (appendix D)")
     lv.add_argument("--n", type=positive_int, default=100_000, help="number of sequences (default 100000)")
-    lv.add_argument("--seed", type=nonneg_int, default=0, help="dataset seed (default 0)")
+    lv.add_argument("--seed", type=seed_int, default=0, help="dataset seed (default 0)")
     lv.add_argument("--start", type=nonneg_int, default=0, help="index of the first sequence (default 0)")
     lv.add_argument("--variant", choices=VARIANTS, default="default", help="generator variant")
     lv.add_argument("--n-disks", type=int, default=None, help="disks per sequence ('many' variant)")
@@ -199,7 +228,7 @@ def _parser() -> ArgumentParser:
     dv = sub.add_parser("davis32", help="DAVIS32 (appendix D) from a DAVIS 2017 folder in its own layout")
     dv.add_argument("--root", required=True, help="DAVIS folder (holding JPEGImages/480p/<video>/...)")
     dv.add_argument("--out", required=True, help="output .npz path")
-    dv.add_argument("--seed", type=nonneg_int, default=0,
+    dv.add_argument("--seed", type=seed_int, default=0,
                     help="seed of the by-video split when the DAVIS split files are absent (default 0)")
     dv.add_argument("--test-fraction", type=_open_unit_float, default=0.2,
                     help="share of videos on the test side of a seeded split (default 0.2)")
@@ -217,7 +246,7 @@ def _parser() -> ArgumentParser:
     vd.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER",
                     help="video files (mp4, mov, avi, mkv, webm, ...) or folders of frames, one video each")
     vd.add_argument("--out", required=True, help="output .npz path")
-    vd.add_argument("--seed", type=nonneg_int, default=0, help="seed of the by-video split (default 0)")
+    vd.add_argument("--seed", type=seed_int, default=0, help="seed of the by-video split (default 0)")
     vd.add_argument("--test-fraction", type=unit_float, default=0.2,
                     help="share of videos on the test side (default 0.2; 0: all train, 1: all test; a single "
                          "video is all train unless this is 1)")
@@ -227,10 +256,17 @@ def _parser() -> ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    out = check_writable(args.out)
+    remove_stale_temporaries(out)  # what an earlier run of this command, killed while writing, left
+    with sigterm_as_interrupt():  # SIGTERM, like Ctrl-C, removes the temporary being written
+        _build(args, out)
+    return 0
+
+
+def _build(args, out: Path) -> None:
     if args.command == "leaves":
         from .leaves import LeavesConfig, generate
 
-        out = check_writable(args.out)
         n_disks = args.n_disks if args.n_disks is not None else (3 if args.variant == "many" else 2)
         cfg = LeavesConfig(variant=args.variant, n_disks=n_disks)
         ds = generate(args.n, args.seed, config=cfg, start=args.start, progress=not args.quiet)
@@ -239,7 +275,6 @@ def main(argv=None) -> int:
     elif args.command == "davis32":
         from .davis import build_davis32
 
-        out = check_writable(args.out)
         if not args.download:
             given = [o for o, v in (("--url", args.url), ("--sha256", args.sha256),
                                     ("--keep-archive", args.keep_archive)) if v]
@@ -262,7 +297,6 @@ def main(argv=None) -> int:
     elif args.command == "video":
         from .footage import build_footage
 
-        out = check_writable(args.out)
         ds = build_footage(args.inputs, seed=args.seed, test_fraction=args.test_fraction, progress=not args.quiet)
         save(ds, out)
         _report(out, ds)
@@ -274,7 +308,6 @@ def main(argv=None) -> int:
             if item["enlarged"]:
                 print(f"  note: {item['video']} is {item['height']} pixels high, so its frames are enlarged "
                       f"(not shrunk) to the 128-pixel scale")
-    return 0
 
 
 if __name__ == "__main__":

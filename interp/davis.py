@@ -25,6 +25,7 @@ exist (val is the test side), otherwise a seeded shuffle of the sorted video nam
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -34,13 +35,15 @@ from .cli import InterpError
 from .data import Dataset
 
 __all__ = ["CLIP_FRAMES", "SIZE", "SCALE_HEIGHTS", "GRID", "crop_grid", "clips_from_frames", "list_videos",
-           "read_split", "split_videos", "build_davis32", "read_frame_gray"]
+           "read_split", "split_videos", "build_davis32", "is_frame_file", "read_frame_gray"]
 
 CLIP_FRAMES = 11
 SIZE = 32
 SCALE_HEIGHTS = (128, 96, 64)
 GRID = (3, 7)
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+#: The image formats a frame file may hold (Pillow's names).
+FRAME_FORMATS = ("JPEG", "PNG", "BMP", "TIFF")
 
 
 def crop_grid(height: int, width: int, size: int = SIZE, grid: tuple[int, int] = GRID) -> list[tuple[int, int]]:
@@ -88,16 +91,41 @@ def clips_from_frames(frames: Sequence[np.ndarray] | np.ndarray, scale_heights: 
     return out.astype(np.float32, copy=False), {k: np.asarray(v, dtype=np.int32) for k, v in meta.items()}
 
 
+def is_frame_file(path: Path) -> bool:
+    """Whether ``path`` is a frame: a file with a suffix of :data:`FRAME_SUFFIXES`.
+
+    A frame-named symbolic link to nothing is a one-line error, not skipped: a clip would
+    silently jump over the missing frame.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in FRAME_SUFFIXES:
+        return False
+    if path.is_symlink() and not path.exists():
+        raise InterpError(f"frame {path} is a symbolic link to a missing file ({os.readlink(path)})")
+    return path.is_file()
+
+
 def read_frame_gray(path: Path) -> np.ndarray:
-    """One image file as float32 grayscale in [0, 1] (ITU-R 601-2 luma of 8-bit RGB)."""
+    """One image file as float32 grayscale in [0, 1] (ITU-R 601-2 luma of 8-bit RGB).
+
+    Only the formats of :data:`FRAME_FORMATS` are decoded, whatever the file's name says (a
+    PostScript file named ``.png`` never reaches Ghostscript), and an image larger than
+    Pillow's ``Image.MAX_IMAGE_PIXELS`` is refused before it is decoded (a decompression bomb).
+    """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                raise InterpError(f"{path}: {img.mode} images are not supported (8-bit images only)")
-            gray = img.convert("L")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=FRAME_FORMATS) as img:
+                img.load()
+                if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                    raise InterpError(f"{path}: {img.mode} images are not supported (8-bit images only)")
+                gray = img.convert("L")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise InterpError(f"image {path} is too large to read: {err}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise InterpError(f"cannot read image {path}: {err}") from None
     return np.asarray(gray, dtype=np.float32) / 255.0
@@ -113,7 +141,7 @@ def list_videos(root: Path) -> dict[str, list[Path]]:
                           f"(expected JPEGImages/480p/<video>/00000.jpg ...)")
     videos = {}
     for d in sorted(p for p in base.iterdir() if p.is_dir()):
-        files = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in FRAME_SUFFIXES)
+        files = sorted(f for f in d.iterdir() if is_frame_file(f))
         if files:
             videos[d.name] = files
     if not videos:

@@ -46,10 +46,11 @@ def _load(name: str):
 def _test_clips(data: str | None = None):
     """(frames [N, T, H, W], label): the natural-video test sequences the figures use."""
     if data is not None:
-        from .data import load
+        from .data import check_frame_size, load
 
         ds = load(data)
         ds = ds.test if "test" in ds.meta else ds
+        check_frame_size(ds.frames, data)
         return ds.frames, f"{data}"
     from .natural import natural_video_test_set
 

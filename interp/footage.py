@@ -37,8 +37,8 @@ import numpy as np
 
 from .cli import InterpError
 from .data import Dataset
-from .davis import CLIP_FRAMES, FRAME_SUFFIXES, GRID, SCALE_HEIGHTS, SIZE, clips_from_frames, read_frame_gray, \
-    split_videos
+from .davis import CLIP_FRAMES, FRAME_SUFFIXES, GRID, SCALE_HEIGHTS, SIZE, clips_from_frames, is_frame_file, \
+    read_frame_gray, split_videos
 
 __all__ = ["VIDEO_SUFFIXES", "frame_files", "read_video_gray", "unique_names", "build_footage"]
 
@@ -59,7 +59,7 @@ def frame_files(folder: Path) -> list[Path]:
         entries = list(folder.iterdir())
     except OSError as err:
         raise InterpError(f"cannot list folder {folder}: {err.strerror or err}") from None
-    files = [p for p in entries if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in FRAME_SUFFIXES]
+    files = [p for p in entries if not p.name.startswith(".") and is_frame_file(p)]
     if not files:
         hint = ""
         if any(p.suffix.lower() in VIDEO_SUFFIXES for p in entries if p.is_file()):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
-__all__ = ["atomic_write", "check_writable", "read_toml"]
+__all__ = ["atomic_write", "check_writable", "remove_stale_temporaries", "sigterm_as_interrupt", "read_toml"]
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -51,6 +54,40 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temporaries(*paths: str | os.PathLike) -> None:
+    """Delete what a killed writer left behind: ``.NAME.*.tmp`` files beside each path.
+
+    (:func:`atomic_write` writes to such a file and renames it; SIGKILL between the two leaves
+    it. No reader mistakes it for the real file, but it takes space.) Call it before writing
+    ``path`` again, not while another process may be writing it.
+    """
+    for p in map(Path, paths):
+        for tmp in p.parent.glob(f".{glob.escape(p.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM raises :class:`interp.cli.Terminated` (a KeyboardInterrupt), so
+    that :func:`atomic_write` removes its temporary and :func:`interp.cli.run` exits with one
+    line, as for Ctrl-C. Outside the main thread (where signals cannot be handled) it does nothing."""
+    from .cli import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def toml_line(text: str, table: str | None, key: str | None = None, occurrence: int | None = None) -> int | None:

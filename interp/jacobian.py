@@ -27,8 +27,8 @@ and ``c`` [B, tau, H, W] the clean conditioning frames, oldest first; a filter o
 is laid out like the network's input, ``[tau + 1, H, W]``: conditioning frames first, the
 observation last. Everything runs with the network in eval mode (restored afterwards), with
 autocast off, in the inputs' floating dtype (float32 unless they are float64; a network whose
-weights have another dtype is analysed through a converted copy). Prediction-only networks
-(``net(c)``) have no observation and are refused.
+weights have another dtype is analysed through a converted copy). Inputs holding a NaN or an
+infinity, and prediction-only networks (``net(c)``: no observation), are refused.
 
 CLI (writes ``filters.npy`` and ``filters.png`` to ``--out``, default ``./jacobian-out``)::
 
@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
-from .cli import ArgumentParser, InterpError, nonneg_int, run
+from .cli import ArgumentParser, InterpError, nonneg_int, run, seed_int
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -105,6 +105,8 @@ def _tensor(a, name: str):
         a = torch.from_numpy(np.ascontiguousarray(a))
     if not isinstance(a, torch.Tensor):
         raise InterpError(f"{name} must be a tensor or an array, got {type(a).__name__}")
+    if not bool(torch.isfinite(a).all()):  # a NaN would give a finite, meaningless filter
+        raise InterpError(f"{name} holds non-finite values (NaN or inf)")
     return a
 
 
@@ -714,13 +716,20 @@ def _pixel_arg(text: str):
     raise argparse.ArgumentTypeError(f"expected 'center' or ROW,COL (two non-negative integers), got {text!r}")
 
 
-def _finite_float(text: str) -> float:
+#: The ``--psnr`` range, in dB: sigma from 100 (noise swamps any frame) down to 1e-5. Far
+#: outside it (-1e308 dB) the filters come out finite but meaningless.
+CLI_PSNR_RANGE = (-40.0, 100.0)
+
+
+def _psnr_arg(text: str) -> float:
+    """argparse type: an input PSNR in dB, within :data:`CLI_PSNR_RANGE`."""
+    lo, hi = CLI_PSNR_RANGE
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of dB, got {text!r}") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"expected a finite number of dB, got {text!r}")
+    if not lo <= v <= hi:  # NaN included
+        raise argparse.ArgumentTypeError(f"expected a finite PSNR in [{lo:g}, {hi:g}] dB, got {text!r}")
     return v
 
 
@@ -740,9 +749,9 @@ def _parser() -> ArgumentParser:
     p.add_argument("--frame", type=nonneg_int, default=None, metavar="T",
                    help="index (from 0) of the frame to estimate; frames T-tau .. T-1 are the conditioning "
                         "(default: tau, i.e. the first tau frames)")
-    p.add_argument("--psnr", type=_finite_float, default=DEFAULT_CLI_PSNR, metavar="DB",
+    p.add_argument("--psnr", type=_psnr_arg, default=DEFAULT_CLI_PSNR, metavar="DB",
                    help=f"noise level of the observation as an input PSNR (default {DEFAULT_CLI_PSNR:g} dB)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the observation noise (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the observation noise (default 0)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"output folder, created if needed (default: ./{DEFAULT_OUT})")
     return p
@@ -816,8 +825,9 @@ def main(argv=None) -> int:
         raise InterpError(f"--frame {t}: tau={tau} conditioning frames must come before it (use --frame >= {tau})")
     if t >= T:
         raise InterpError(f"--frame {t} is beyond the sequence's {T} frames (largest: {T - 1})")
-    if H % 4 or W % 4:
-        raise InterpError(f"frames of {H}x{W} pixels do not fit the U-net (height and width must be multiples of 4)")
+    from .data import check_frame_size
+
+    check_frame_size(clip, source)
     pixel = (H // 2, W // 2) if args.pixel == "center" else args.pixel
     if not (pixel[0] < H and pixel[1] < W):
         raise InterpError(f"--pixel {pixel[0]},{pixel[1]} is outside the {H}x{W} frame "

@@ -28,6 +28,8 @@ import dataclasses
 import numpy as np
 import torch
 
+from .cli import SEED_LIMIT
+
 __all__ = [
     "LeavesConfig",
     "VARIANTS",
@@ -105,9 +107,9 @@ class LeavesConfig:
 
 
 def _key(seed: int, stream: int) -> list[int]:
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return [int(seed) & (2**64 - 1), stream]
+    if not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_LIMIT:  # never wrapped to another seed
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    return [int(seed), stream]
 
 
 def _uniforms(seed: int, stream: int, start: int, n: int, per_item: int) -> np.ndarray:

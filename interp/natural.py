@@ -383,7 +383,7 @@ def natural_video_test_set(prefer: Sequence[str | os.PathLike] = DAVIS32_FILES, 
     :data:`BUILTIN_LABEL`. A DAVIS32 file that exists but cannot be read is an error, not a
     reason to fall back.
     """
-    from .data import load
+    from .data import check_frame_size, load
 
     if isinstance(prefer, (str, os.PathLike)):
         prefer = (prefer,)
@@ -395,6 +395,7 @@ def natural_video_test_set(prefer: Sequence[str | os.PathLike] = DAVIS32_FILES, 
             ds = ds.test
         if len(ds) == 0:
             raise InterpError(f"{path}: the DAVIS32 test split is empty")
+        check_frame_size(ds.frames, path)
         if "video" in ds.meta:
             videos = list(dict.fromkeys(str(v) for v in ds.meta["video"]))
         else:

@@ -34,7 +34,9 @@ source = "npz"``) get a moving-leaves stand-in of the same tau and kind unless a
 runs, not what the figure shows. The tiny cards are written to the preset's models folder and
 trained in-process with :func:`interp.train.train`; a card whose checkpoint is already trained
 for the same ``[model]``, ``[data]`` and ``[train]`` is not trained again. Rendering then looks
-models up there (``$INTERP_MODELS_DIR``).
+models up there (``$INTERP_MODELS_DIR``). The models folder may not be the repository's
+``models/`` nor the folder the original cards are read from, and a card there that no preset
+wrote (its first line does not start with ``# Tiny card of``) is refused, never replaced.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ __all__ = ["PRESETS_DIR", "Preset", "load_preset", "tiny_card", "card_text"]
 #: Folder of the named presets (``--preset NAME`` reads ``NAME.toml`` here).
 PRESETS_DIR = DEFAULT_MANIFEST.parent / "presets"
 REPO = DEFAULT_MANIFEST.parents[1]
+#: The repository's trained models: a preset never writes there.
+SHIPPED_MODELS = REPO / "models"
+#: The first words of every tiny card; a preset replaces no card that lacks them.
+TINY_CARD = "Tiny card of"
 _TOP = {"preset", "card", "cards", "params", "figure"}
 _PRESET_KEYS = {"description": str, "out": str, "models": str}
 _CARD_TABLES = ("model", "data", "train")
@@ -100,14 +106,21 @@ class Preset:
 
         source = models_dir()
         folder = self.models_folder(out_dir)
+        for kept in (SHIPPED_MODELS, source):  # never write tiny cards over the real ones
+            if folder.resolve() == Path(kept).resolve():
+                what = "the repository's shipped models" if kept is SHIPPED_MODELS else "the models the figures read"
+                raise InterpError(f"the {self.name!r} preset would write its tiny cards into {folder}, {what}; "
+                                  f"give another --out (its models go to OUT/{self.models})")
         names = list(dict.fromkeys(m for s in specs for m in s.models))
+        cards = {name: tiny_card(self, name, source) for name in names}
+        for name, (doc, _) in cards.items():  # refuse before anything is written
+            _needs_writing(folder / f"{name}.toml", doc)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise InterpError(f"cannot create the preset's models folder {folder}: {err.strerror or err}") from None
-        for name in names:
-            doc, notes = tiny_card(self, name, source)
-            card_path = write_card(folder / f"{name}.toml", doc, [f"Tiny card of {name!r}, written by the "
+        for name, (doc, notes) in cards.items():
+            card_path = write_card(folder / f"{name}.toml", doc, [f"{TINY_CARD} {name!r}, written by the "
                                                                    f"{self.name!r} preset ({self.path.name})."]
                                    + notes)
             t0 = time.perf_counter()
@@ -256,20 +269,39 @@ def card_text(doc: dict, comments: list[str] = ()) -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
-def write_card(path: Path, doc: dict, comments: list[str] = ()) -> Path:
-    """Write a tiny card unless ``path`` already holds the same tables; a changed card loses its
-    old checkpoint and log (they belong to another network). The card is checked by
-    :func:`interp.train.read_card` (one-line error naming it)."""
+def _needs_writing(path: Path, doc: dict) -> bool:
+    """Whether ``path`` must be (re)written to hold the tiny card ``doc``: False when it holds
+    the same tables, True when it is absent or holds another tiny card (its first line starts
+    with :data:`TINY_CARD`). A card that no preset wrote (a shipped or a user's card, perhaps
+    with a trained checkpoint) is a one-line error: it is never replaced."""
     import tomllib
 
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return True
+    except OSError as err:
+        raise InterpError(f"cannot read {path}: {err.strerror or err}") from None
+    with contextlib.suppress(tomllib.TOMLDecodeError):
+        old = tomllib.loads(text)
+        if all(old.get(t, {}) == doc.get(t, {}) for t in _CARD_TABLES):
+            return False
+    if not text.startswith(f"# {TINY_CARD} "):
+        trained = " (and a trained checkpoint beside it)" if path.with_suffix(".safetensors").exists() else ""
+        raise InterpError(f"{path} holds a card that no preset wrote{trained}, unlike the tiny card the preset "
+                          "would write there; it is not replaced: give another --out, or move it away")
+    return True
+
+
+def write_card(path: Path, doc: dict, comments: list[str] = ()) -> Path:
+    """Write a tiny card unless ``path`` already holds the same tables; a changed tiny card loses
+    its old checkpoint and log (they belong to another network). A card that no preset wrote is
+    refused, never replaced (:func:`_needs_writing`). The card is checked by
+    :func:`interp.train.read_card` (one-line error naming it)."""
     from .io import atomic_write
     from .train import read_card
 
-    try:
-        old = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        old = None
-    if old is None or any(old.get(t, {}) != doc.get(t, {}) for t in _CARD_TABLES):
+    if _needs_writing(path, doc):
         for stale in (path.with_suffix(".safetensors"), path.with_suffix(".log.csv")):
             stale.unlink(missing_ok=True)
         with atomic_write(path, "w") as f:

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from .cli import ArgumentParser, InterpError, nonneg_int, positive_int, run
+from .cli import ArgumentParser, InterpError, nonneg_int, positive_int, run, seed_int
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -1025,7 +1025,7 @@ def _parser() -> ArgumentParser:
                    help="scenes per difference: 1 = the canonical probe, more draw luminances, "
                         "direction and position from the seed (default 1)")
     p.add_argument("--n", type=positive_int, default=64, help="samples per probe (default 64, as in the paper)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the scenes and the sampler (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the scenes and the sampler (default 0)")
     p.add_argument("--truth", choices=("deterministic", "stochastic", "none"), default="deterministic",
                    help="occlusion rule to compare the frequencies with (default: deterministic)")
     p.add_argument("--boot", type=nonneg_int, default=1000, help="bootstrap resamples (default 1000)")

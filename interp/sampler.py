@@ -50,7 +50,8 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import numpy as np
 import torch
 
-from .cli import ArgumentParser, InterpError, nonneg_int, positive_int, run, unit_float
+from .cli import SEED_LIMIT, ArgumentParser, InterpError, nonneg_int, positive_int, run, seed_int, \
+    short_repr, unit_float
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -202,9 +203,15 @@ class SampleInfo:
 
 
 def _as_conditioning(c) -> tuple[torch.Tensor, bool]:
-    """``c`` as a float tensor [B, tau, H, W]; whether it was one shared [tau, H, W]."""
+    """``c`` as a float32 tensor [B, tau, H, W]; whether it was one shared [tau, H, W].
+
+    Any floating dtype is converted to float32 (the networks' dtype); other dtypes (integer
+    pixel values, say) and non-finite values are refused.
+    """
     if isinstance(c, np.ndarray):
-        c = torch.from_numpy(np.ascontiguousarray(c))
+        if c.dtype.kind != "f":
+            raise InterpError(f"conditioning must hold floating-point frames in [0, 1], got dtype {c.dtype}")
+        c = torch.from_numpy(np.ascontiguousarray(c, dtype=np.float32))
     if not isinstance(c, torch.Tensor):
         raise InterpError(f"conditioning must be a tensor or array, got {type(c).__name__}")
     if c.ndim not in (3, 4):
@@ -212,7 +219,10 @@ def _as_conditioning(c) -> tuple[torch.Tensor, bool]:
             f"conditioning must be [tau, H, W] (shared) or [B, tau, H, W], got shape {tuple(c.shape)}"
         )
     if not c.is_floating_point():
-        c = c.float()
+        raise InterpError(f"conditioning must hold floating-point frames in [0, 1], got dtype {c.dtype}")
+    c = c.float()
+    if not bool(torch.isfinite(c).all()):
+        raise InterpError("conditioning holds non-finite values (NaN or inf)")
     shared = c.ndim == 3
     if shared:
         c = c.unsqueeze(0)
@@ -221,9 +231,12 @@ def _as_conditioning(c) -> tuple[torch.Tensor, bool]:
     return c, shared
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InterpError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def _check_int(name: str, value, minimum: int, limit: int | None = None) -> int:
+    """``value`` as an int >= ``minimum`` (and < ``limit``), else a one-line error naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum \
+            or (limit is not None and value >= limit):
+        bounds = f">= {minimum}" if limit is None else f"in [{minimum}, {short_repr(limit)})"
+        raise InterpError(f"{name} must be an integer {bounds}, got {short_repr(value)}")
     return int(value)
 
 
@@ -440,7 +453,8 @@ def sample(
         ``torch.no_grad``) or any analytic blind denoiser.
     c : torch.Tensor or numpy.ndarray
         Conditioning frames: ``[tau, H, W]``, shared by all chains, or ``[B, tau, H, W]``,
-        ``n`` chains for each of the B conditionings. tau may be 0 (unconditional).
+        ``n`` chains for each of the B conditionings. tau may be 0 (unconditional). Any
+        floating dtype, computed in float32; finite values.
     n : int
         Samples per conditioning.
     seed : int
@@ -481,7 +495,7 @@ def sample(
         Only with ``return_info=True``.
     """
     n = _check_int("n", n, 1)
-    seed = _check_int("seed", seed, 0)
+    seed = _check_int("seed", seed, 0, SEED_LIMIT)
     sigma_max = _check_settings(sigma_init, sigma_stop, beta, h0, max_iter, sigma_max, batch_size)
     c, shared = _as_conditioning(c)
     B = c.shape[0]
@@ -522,7 +536,7 @@ def one_step(denoiser: Denoiser, c, n: int = 1, seed: int = 0, *, sigma_init: fl
         ``[B, tau, H, W]``.
     """
     n = _check_int("n", n, 1)
-    seed = _check_int("seed", seed, 0)
+    seed = _check_int("seed", seed, 0, SEED_LIMIT)
     _check_settings(sigma_init, SIGMA_STOP, BETA, H0, 1, None, batch_size)
     c, shared = _as_conditioning(c)
     B = c.shape[0]
@@ -591,7 +605,7 @@ def generate_recursive(
     """
     k = _check_int("k", k, 1)
     n = _check_int("n", n, 1)
-    seed = _check_int("seed", seed, 0)
+    seed = _check_int("seed", seed, 0, SEED_LIMIT)
     if mode not in ("sample", "onestep"):
         raise InterpError(f"mode must be 'sample' or 'onestep', got {mode!r}")
     if return_info and mode != "sample":
@@ -660,7 +674,7 @@ def _parser() -> ArgumentParser:
                    help="index (from 0) of the frame to predict; frames T-tau .. T-1 are the "
                         "conditioning (default: tau, i.e. the first tau frames)")
     p.add_argument("--n", type=positive_int, default=16, help="samples to draw (default 16)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="sampler seed (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="sampler seed (default 0)")
     p.add_argument("--out", required=True, type=Path, help="output folder (created if needed)")
     p.add_argument("--recursive", type=positive_int, default=None, metavar="K",
                    help="also generate K frames recursively, one-step and sampled (Fig. 5)")
@@ -742,8 +756,9 @@ def main(argv=None) -> int:
         raise InterpError(f"--frame {t}: tau={tau} conditioning frames must come before it (use --frame >= {tau})")
     if t > T:
         raise InterpError(f"--frame {t} is beyond the sequence's {T} frames (largest: {T})")
-    if H % 4 or W % 4:
-        raise InterpError(f"frames of {H}x{W} pixels do not fit the U-net (height and width must be multiples of 4)")
+    from .data import check_frame_size
+
+    check_frame_size(clip, f"sequence {index} of {data_path}")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -1,0 +1,423 @@
+"""Reliability, round two: bad input that used to destroy files, drop results, crash, or give a
+silently wrong answer. Each now stops with one line naming the problem and a non-zero exit.
+
+Never touches the repository's ``models/`` or ``benchmarks/results/``: the preset tests point
+the "shipped" folder at a temporary copy, and the benchmark tests call the result-file
+handling directly or stop ``python -m benchmarks`` before any benchmark runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from interp import checkpoint, data, figures, jacobian, presets, psychometrics, sampler
+from interp.cli import InterpError, run
+from interp.data import Dataset
+from interp.unet import UNet
+
+from conftest import REPO, assert_main_one_line, assert_one_line_error, run_cli
+
+BIG = str(2**64)  # wrapped to seed 0 by 64-bit generators; refused now
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reliability")
+    torch.manual_seed(0)
+    checkpoint.save(root / "net.safetensors", UNet(tau=2, width=4), {})
+    Dataset(np.full((2, 4, 32, 32), 0.5, np.float32), {"test": np.array([False, True])}).save(root / "good.npz")
+    Dataset(np.full((2, 4, 30, 30), 0.5, np.float32)).save(root / "odd.npz")
+    return root
+
+
+# --------------------------------------------------------------------------- presets (case 1)
+
+
+@pytest.fixture
+def fake_repo(tmp_path, monkeypatch):
+    """A repository layout in ``tmp_path``: ``models/`` holds a copy of one shipped card and a
+    stand-in checkpoint, and is the "shipped" folder for :mod:`interp.presets`."""
+    models = tmp_path / "repo" / "models"
+    models.mkdir(parents=True)
+    shutil.copy(REPO / "models" / "leaves-tau2-flips.toml", models)
+    (models / "leaves-tau2-flips.safetensors").write_bytes(b"trained weights")
+    (models / "leaves-tau2-flips.log.csv").write_text("step\n1\n")
+    monkeypatch.setattr(presets, "SHIPPED_MODELS", models)
+    monkeypatch.delenv(figures.MODELS_DIR_ENV, raising=False)
+    return models
+
+
+def _untouched(models: Path) -> None:
+    assert (models / "leaves-tau2-flips.toml").read_bytes() == (REPO / "models" / "leaves-tau2-flips.toml").read_bytes()
+    assert (models / "leaves-tau2-flips.safetensors").read_bytes() == b"trained weights"
+    assert (models / "leaves-tau2-flips.log.csv").is_file()
+
+
+@pytest.mark.parametrize("folder", ["shipped", "read"])
+def test_a_preset_never_writes_into_the_models_it_stands_for(fake_repo, monkeypatch, capsys, folder):
+    """``--preset smoke --out figures`` from the repository root put the tiny cards in ``models/``."""
+    needle = "shipped models"
+    if folder == "read":  # the folder the original cards are read from ($INTERP_MODELS_DIR)
+        monkeypatch.setattr(presets, "SHIPPED_MODELS", fake_repo.parent / "elsewhere")
+        monkeypatch.setenv(figures.MODELS_DIR_ENV, str(fake_repo))
+        needle = "the models the figures read"
+    monkeypatch.chdir(fake_repo.parent)
+    assert_main_one_line(capsys, figures.main, figures.PROG,
+                         ["--preset", "smoke", "--only", "fig03", "--out", "figures"], needle, "models")
+    _untouched(fake_repo)
+
+
+def test_a_preset_never_replaces_a_card_no_preset_wrote(fake_repo, capsys):
+    out = fake_repo.parent / "runs" / "figures"  # its models folder is runs/models
+    mine = fake_repo.parent / "runs" / "models"
+    shutil.copytree(fake_repo, mine)
+    assert_main_one_line(capsys, figures.main, figures.PROG, ["--preset", "smoke", "--only", "fig03", "--out", out],
+                         str(mine / "leaves-tau2-flips.toml"), "no preset wrote", "checkpoint")
+    _untouched(mine)
+
+
+def test_a_tiny_card_is_still_replaced_when_the_preset_changes(tmp_path):
+    preset = presets.load_preset("smoke")
+    doc, _ = presets.tiny_card(preset, "leaves-tau2", REPO / "models")
+    card = presets.write_card(tmp_path / "leaves-tau2.toml", doc, [f"{presets.TINY_CARD} 'leaves-tau2'."])
+    card.with_suffix(".safetensors").write_bytes(b"tiny weights")
+    doc["train"]["samples"] = 8192
+    presets.write_card(card, doc, [f"{presets.TINY_CARD} 'leaves-tau2'."])
+    assert "samples = 8192" in card.read_text() and not card.with_suffix(".safetensors").exists()
+    plain = tmp_path / "plain.toml"  # a card without the mark: a user's
+    plain.write_text(card.read_text().split("\n", 1)[1])
+    doc["train"]["samples"] = 4096
+    with pytest.raises(InterpError, match="no preset wrote"):
+        presets.write_card(plain, doc)
+
+
+# --------------------------------------------------------------------------- benchmarks (case 5)
+
+
+def _bench(*args, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmarks", *map(str, args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
+
+
+def _results(tmp_path: Path, prefix: bytes = b"") -> Path:
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "results.json").write_bytes(prefix + (REPO / "benchmarks" / "results" / "results.json").read_bytes())
+    return out
+
+
+def test_a_results_file_with_a_byte_order_mark_keeps_the_other_benchmarks(tmp_path):
+    from benchmarks import BENCHMARKS, _harness
+
+    out = _results(tmp_path, prefix="\ufeff".encode())
+    before = _harness.load_results(out / "results.json")["benchmarks"]
+    assert len(before) > 1
+    entry = {"name": "leaves_rate", "description": "", "rows": [], "error": "stand-in", "machine": {}}
+    _harness.write_results(out, {"leaves_rate": entry}, {"device": "cpu"}, BENCHMARKS)
+    after = json.loads((out / "results.json").read_text())["benchmarks"]
+    assert set(after) == set(before) and after["leaves_rate"]["error"] == "stand-in"
+    assert all(after[k] == before[k] for k in before if k != "leaves_rate")
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b"[1, 2]", "format"),
+    (b'{"format": "other", "benchmarks": {}}', "format"),
+    (b"{", "not valid JSON"),
+    (b"\xff\xfe{}", "cannot read"),
+])
+def test_a_damaged_results_file_is_refused_not_dropped(tmp_path, content, needle):
+    from benchmarks import _harness
+
+    path = tmp_path / "results.json"
+    path.write_bytes(content)
+    with pytest.raises(InterpError, match=needle) as err:
+        _harness.load_results(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    assert path.read_bytes() == content
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("list", "format"),
+    ("file", "is a file"),
+    ("threads", "up to 1024"),
+    ("many_threads", "up to 1024"),
+])
+def test_benchmarks_refuse_bad_outputs_and_thread_counts_before_running(tmp_path, case, needle):
+    out, threads = tmp_path / "res", "1"
+    out.mkdir()
+    if case == "list":
+        (out / "results.json").write_text("[1,2]")
+    elif case == "file":
+        out = tmp_path / "res.txt"
+        out.write_text("not a folder")
+    threads = {"threads": str(10**20), "many_threads": "100000"}.get(case, threads)
+    proc = _bench("--smoke", "--only", "leaves_rate", "--device", "cpu", "--threads", threads, "--out", out)
+    assert_one_line_error(proc, "python -m benchmarks", needle)
+    assert "[bench]" not in proc.stderr  # stopped before the first benchmark
+    assert case != "list" or (out / "results.json").read_text() == "[1,2]"
+
+
+def test_benchmarks_refuse_a_read_only_output_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    import benchmarks.__main__ as bench
+
+    def refuse(*args, **kwargs):  # a read-only folder (root ignores permission bits)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(InterpError, match="not writable"):
+        bench._check_out(tmp_path, "results")
+
+
+# --------------------------------------------------------------------------- frames (cases 7, 8)
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory) -> Path:
+    """A 20000 x 10000 PNG of a few kB (1 bit per pixel): a decompression bomb for Pillow."""
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("bomb") / "bomb.png"
+    Image.new("1", (20000, 10000)).save(path)
+    return path
+
+
+POSTSCRIPT = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 32 32\nshowpage\n%%EOF\n"
+
+
+def _frames(folder: Path, bad: str | None, bomb: Path | None = None, n: int = 11) -> Path:
+    """``n`` frames 00000.png ...; frame 5 is ``bad``: a bomb, PostScript, or a dangling link."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        path = folder / f"{i:05d}.png"
+        if i == 5 and bad == "bomb":
+            shutil.copy(bomb, path)
+        elif i == 5 and bad == "postscript":
+            path.write_bytes(POSTSCRIPT)
+        elif i == 5 and bad == "dangling":
+            path.symlink_to(folder / "gone.png")
+        else:
+            Image.new("L", (64, 64), 40 + i).save(path)
+    return folder
+
+
+def _frame_cli(tmp_path: Path, reader: str, bad: str, bomb: Path | None = None) -> tuple[list, Path]:
+    if reader == "video":
+        return ["video", _frames(tmp_path / "clip", bad, bomb)], tmp_path / "clip" / "00005.png"
+    base = tmp_path / "DAVIS" / "JPEGImages" / "480p"
+    _frames(base / "a", None)
+    _frames(base / "b", bad, bomb)
+    return ["davis32", "--root", tmp_path / "DAVIS"], base / "b" / "00005.png"
+
+
+@pytest.mark.parametrize("reader", ["video", "davis32"])
+@pytest.mark.parametrize("bad, needles", [
+    ("bomb", ["too large", "pixels"]),
+    ("postscript", ["cannot read image"]),
+    ("dangling", ["symbolic link", "gone.png"]),
+])
+def test_bad_frames_are_one_line_errors_naming_the_file(tmp_path, capsys, monkeypatch, bomb, reader, bad, needles):
+    from PIL import EpsImagePlugin
+
+    ghostscript = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: ghostscript.append(a) or 1 / 0)
+    argv, frame = _frame_cli(tmp_path, reader, bad, bomb)
+    assert_main_one_line(capsys, data.main, "python -m interp.data", [*argv, "--out", tmp_path / "x.npz", "--quiet"],
+                         str(frame), *needles)
+    assert not ghostscript and not (tmp_path / "x.npz").exists()
+
+
+def test_postscript_is_what_pillow_would_open_otherwise(tmp_path):
+    """The PostScript stand-in is live: without the format list Pillow takes it for EPS."""
+    from PIL import Image
+
+    path = tmp_path / "00000.png"
+    path.write_bytes(POSTSCRIPT)
+    with Image.open(path) as img:
+        assert img.format == "EPS"
+
+
+def test_an_image_over_the_warning_limit_is_refused(tmp_path, monkeypatch):
+    """Between Pillow's warning and error limits an image is refused too (not a stderr warning)."""
+    from PIL import Image
+
+    from interp.davis import read_frame_gray
+
+    path = tmp_path / "f.png"
+    Image.new("L", (64, 64)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3000)  # 4096 pixels: a warning, not yet an error
+    with pytest.raises(InterpError, match="too large"):
+        read_frame_gray(path)
+
+
+# --------------------------------------------------------------------------- datasets (cases 7, 11)
+
+
+@pytest.mark.parametrize("test", [
+    np.zeros((2, 3), bool),  # wrong shape: an IndexError in training and in the figures
+    np.array([0.5, 0.0]),  # not flags
+    np.array([2, 0]),
+    np.array(["yes", "no"]),
+])
+def test_a_bad_test_split_is_refused_at_load(tmp_path, test):
+    path = tmp_path / "d.npz"
+    np.savez(path, frames=np.full((2, 4, 8, 8), 0.5, np.float32), **{"meta.test": test})
+    with pytest.raises(InterpError, match="metadata 'test'") as err:
+        data.load(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("content, needle", [
+    (bytes(4096), "not an .npz file"),
+    (b"frames,value\n0,0.5\n", "not an .npz file"),
+    (b"\x80\x04K\x01.", "pickled"),  # a real pickle still says so
+])
+def test_a_file_that_is_no_npz_is_called_so(tmp_path, content, needle):
+    path = tmp_path / "d.npz"
+    path.write_bytes(content)
+    with pytest.raises(InterpError, match=needle) as err:
+        data.load(path)
+    assert str(path) in str(err.value)
+    assert needle == "pickled" or "pickle" not in str(err.value)
+
+
+@pytest.mark.parametrize("tool", ["sample", "jacobian"])
+def test_a_frame_size_the_unet_cannot_take_names_the_file(files, capsys, tool):
+    mod, argv = {"sample": (sampler, ["--out", files / "s"]), "jacobian": (jacobian, ["--out", files / "j"])}[tool]
+    assert_main_one_line(capsys, mod.main, mod.PROG,
+                         ["--ckpt", files / "net.safetensors", "--input", f"{files / 'odd.npz'}:0", *argv],
+                         str(files / "odd.npz"), "30x30", "multiples of 4")
+
+
+# --------------------------------------------------------------------------- options (cases 8, 11)
+
+
+@pytest.mark.parametrize("psnr", ["-1e308", "1e308", "-41", "101", "nan"])
+def test_jacobian_psnr_is_range_checked(files, capsys, psnr):
+    assert_main_one_line(capsys, jacobian.main, jacobian.PROG,
+                         ["--ckpt", files / "net.safetensors", f"--psnr={psnr}", "--out", files / "j"],
+                         "--psnr", "[-40, 100] dB")
+
+
+@pytest.mark.parametrize("tool", ["leaves", "davis32", "video", "jacobian", "sample", "psychometrics"])
+@pytest.mark.parametrize("seed", [BIG, str(2**63), str(10**400)])
+def test_every_seed_option_refuses_seeds_of_64_bits_and_more(tmp_path, capsys, tool, seed):
+    """``--seed 2**64`` gave the data of seed 0 while recording 2**64, or an overflow deep in torch."""
+    out = ["--out", tmp_path / "o.npz"]
+    mod, argv = {
+        "leaves": (data, ["leaves", *out]),
+        "davis32": (data, ["davis32", "--root", tmp_path, *out]),
+        "video": (data, ["video", tmp_path, *out]),
+        "jacobian": (jacobian, ["--ckpt", "net.safetensors"]),
+        "sample": (sampler, ["--ckpt", "net.safetensors", "--input", "d.npz:0", "--out", tmp_path]),
+        "psychometrics": (psychometrics, ["--ckpt", "net.safetensors", "--out", tmp_path]),
+    }[tool]
+    assert_main_one_line(capsys, mod.main, "prog", [*argv, "--seed", seed], "--seed", "below 2**63")
+
+
+def test_seeds_of_64_bits_are_refused_by_the_functions_too():
+    from interp.leaves import generate
+
+    with pytest.raises(ValueError, match="2\\*\\*63"):
+        generate(2, seed=2**64)
+    with pytest.raises(InterpError, match="seed"):
+        sampler.sample(lambda y, c: y, torch.zeros(0, 4, 4), 1, seed=2**64)
+
+
+# --------------------------------------------------------------------------- sampler and Jacobian inputs (case 8)
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return UNet(tau=2, width=4).eval()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16, np.float64])
+def test_the_sampler_takes_any_floating_conditioning(net, dtype):
+    c = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(1)).to(torch.bfloat16).float()  # exact in all
+    reference = sampler.sample(net, c, 2, seed=0, max_iter=3, warn=False)
+    other = c.numpy().astype(dtype) if dtype is np.float64 else c.to(dtype)
+    got = sampler.sample(net, other, 2, seed=0, max_iter=3, warn=False)
+    assert got.dtype == torch.float32 and torch.equal(got.nan_to_num(-1), reference.nan_to_num(-1))
+    assert sampler.one_step(net, other, 1).dtype == torch.float32
+
+
+@pytest.mark.parametrize("c, needle", [
+    (torch.zeros(2, 8, 8, dtype=torch.int64), "floating-point"),
+    (np.zeros((2, 8, 8), np.uint8), "floating-point"),
+    (torch.full((2, 8, 8), float("nan")), "non-finite"),
+    (np.full((2, 8, 8), np.inf, np.float32), "non-finite"),
+])
+@pytest.mark.parametrize("fn", ["sample", "one_step", "generate_recursive"])
+def test_the_sampler_refuses_non_float_and_non_finite_conditioning(net, c, needle, fn):
+    call = {"sample": lambda: sampler.sample(net, c, 1, seed=0, max_iter=2),
+            "one_step": lambda: sampler.one_step(net, c, 1),
+            "generate_recursive": lambda: sampler.generate_recursive(net, c, 1, "onestep", 0)}[fn]
+    with pytest.raises(InterpError, match=needle):
+        call()
+
+
+@pytest.mark.parametrize("where", ["y", "c"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("fn", ["adaptive_filter", "adaptive_filters", "split_evidence"])
+def test_the_jacobian_refuses_non_finite_inputs(net, where, value, fn):
+    y, c = torch.full((1, 8, 8), 0.5), torch.full((2, 8, 8), 0.5)
+    (y if where == "y" else c)[0, 3, 3] = value
+    call = {"adaptive_filter": lambda: jacobian.adaptive_filter(net, y, c, (4, 4)),
+            "adaptive_filters": lambda: jacobian.adaptive_filters(net, y, c, [(4, 4)]),
+            "split_evidence": lambda: jacobian.split_evidence(net, y, c)}[fn]
+    with pytest.raises(InterpError, match=f"{where} holds non-finite"):
+        call()
+
+
+# --------------------------------------------------------------------------- data CLI temporaries (case 10)
+
+_TERMINATED_WRITE = """
+import os, signal, sys, time
+import numpy as np
+from interp import data
+from interp.cli import run
+
+def savez(f, **arrays):  # some bytes, then SIGTERM, as from `kill` during a long write
+    f.write(bytes(1 << 20))
+    f.flush()
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+    raise SystemExit("SIGTERM did not stop the write")
+
+np.savez = savez
+sys.exit(run(data.main, "python -m interp.data", sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_a_dataset_write_removes_the_temporary(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", _TERMINATED_WRITE, "leaves", "--n", "2", "--quiet",
+                           "--out", tmp_path / "x.npz"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines == ["python -m interp.data: interrupted by SIGTERM"], proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_next_run_removes_the_temporaries_of_a_killed_one(tmp_path):
+    stale = tmp_path / ".x.npz.k1ll3d.tmp"  # what SIGKILL during atomic_write leaves
+    stale.write_bytes(bytes(1000))
+    other = tmp_path / ".y.npz.k1ll3d.tmp"  # another output's: not this command's to remove
+    other.write_bytes(b"")
+    proc = run_cli("interp.data", "leaves", "--n", "2", "--quiet", "--out", tmp_path / "x.npz")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".y.npz.k1ll3d.tmp", "x.npz"]
