@@ -28,6 +28,13 @@ Benchmarks (one module each in this package):
     Two identical nets trained on the same batches, without normalization and with bias-free
     batch normalization (running statistics at inference), evaluated in eval mode across
     input noise levels: the measurement behind the models' ``norm = "none"``.
+``recipe``
+    Training recipes side by side at equal compute: one run per loss weighting of
+    :class:`interp.loss.Weighting` (the current cap, the paper's, EDM's at two sigma_data), each
+    scored with its trained and its averaged (EMA) weights on held-out clips of moving leaves and
+    DAVIS32: output PSNR from -20 to 50 dB input, the identity margin at 30-50 dB, the gap to a
+    prediction-only network at -10 dB, and the occlusion probes; differences and ratios against
+    the current recipe. The measurement behind the `cpu` and `paper` recipes' defaults.
 ``sampler``
     Algorithm 2 (:func:`interp.sampler.sample`) with the shipped tau = 2 model: 64 chains on
     one moving-leaves test conditioning in one batched call, against the same 64 chains run one
@@ -60,5 +67,5 @@ the CPU results ``DIR/results.json`` and ``.md`` (written atomically). A run of 
 This package must not import torch at import time (``__main__`` sets the environment first).
 """
 
-BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "sampler", "jacobian",
-              "make_figures")
+BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "sampler",
+              "jacobian", "make_figures")

@@ -8,6 +8,7 @@ import warnings
 
 import torch
 
+from interp.loss import Weighting, denoising_loss
 from interp.train import draw_windows, sample_noise_levels
 from interp.unet import UNet
 
@@ -35,8 +36,8 @@ class Trainer:
     """One network + Adam, stepping like ``interp.train.train`` with the given options."""
 
     def __init__(self, net: UNet, opts: StepOptions, lr: float = 1e-3, copy_net: bool = True,
-                 device: str | torch.device = "cpu"):
-        self.opts = opts
+                 device: str | torch.device = "cpu", weighting: Weighting = Weighting()):
+        self.opts, self.weighting = opts, weighting
         self.device = torch.device(device)
         self.mf = torch.channels_last if opts.channels_last else torch.contiguous_format
         self.net = (copy.deepcopy(net) if copy_net else net).to(device=self.device, memory_format=self.mf)
@@ -52,16 +53,15 @@ class Trainer:
         for g in self.opt.param_groups:
             g["lr"] = lr
 
-    def step(self, c: torch.Tensor, y: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor) -> float:
-        """One optimizer step on a batch; the loss is mean((x_hat - x)^2) / sigma^2 (Algorithm 1).
+    def step(self, c: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, z: torch.Tensor) -> float:
+        """One optimizer step on a batch with :func:`interp.loss.denoising_loss` (Algorithm 1).
 
         A batch on the CPU is moved to the trainer's device first, as the training loop does.
         """
-        c, y, x, sigma = (t.to(self.device, non_blocking=True) for t in (c, y, x, sigma))
+        c, x, sigma, z = (t.to(self.device, non_blocking=True) for t in (c, x, sigma, z))
+        c, x = c.contiguous(memory_format=self.mf), x.contiguous(memory_format=self.mf)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
-            est = self.step_net(y.contiguous(memory_format=self.mf), c.contiguous(memory_format=self.mf))
-        err = (est.float() - x).pow(2).flatten(1).mean(1)
-        loss = (err / sigma.view(-1) ** 2).mean()
+            loss = denoising_loss(self.step_net, x, c, sigma, z, self.weighting)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -74,12 +74,12 @@ class Trainer:
 
 
 def draw_batch(clips: torch.Tensor, bs: int, tau: int, gen: torch.Generator):
-    """(c, y, x, sigma) as the training loop draws them: windows, log-uniform sigma, y = x + sigma z."""
+    """(c, x, sigma, z) as the training loop draws them: windows, log-uniform sigma, noise."""
     win = draw_windows(clips, bs, tau + 1, gen)
     c, x = win[:, :tau], win[:, tau:]
-    sigma = sample_noise_levels(bs, gen).view(bs, 1, 1, 1)
+    sigma = sample_noise_levels(bs, gen)
     z = torch.randn(x.shape, generator=gen)
-    return c, x + sigma * z, x, sigma
+    return c, x, sigma, z
 
 
 def leaves_clips(n: int, seed: int = 0):

@@ -104,7 +104,7 @@ def run(ctx: Context) -> dict:
     variants.append(StepOptions(bf16=True, channels_last=True, compile=True))
 
     train, _ = leaves_clips(64 if ctx.smoke else 1000)
-    c, y, x, sigma = (t.to(dev) for t in draw_batch(train, bs, TAU, torch.Generator().manual_seed(1)))
+    c, x, sigma, z = (t.to(dev) for t in draw_batch(train, bs, TAU, torch.Generator().manual_seed(1)))
     base_net = make_net(TAU, width)
 
     trainers, warm_s, warm_mem, failures = {}, {}, {}, {}
@@ -115,7 +115,7 @@ def run(ctx: Context) -> dict:
         def warm(opts=opts, n_warm=n_warm):
             tr = Trainer(base_net, opts, device=dev)
             for _ in range(n_warm):
-                tr.step(c, y, x, sigma)
+                tr.step(c, x, sigma, z)
             return tr
 
         try:
@@ -129,7 +129,7 @@ def run(ctx: Context) -> dict:
     def stepper(tr):
         def f():
             for _ in range(steps):
-                tr.step(c, y, x, sigma)
+                tr.step(c, x, sigma, z)
         return f
 
     ctx.log(f"train_step: {len(trainers)} variants + peak references x {repeats} rounds x "

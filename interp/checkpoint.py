@@ -3,8 +3,9 @@
 Layout of the file:
 
 * tensors ``model.<name>``: the network's state dict (weights and normalization statistics);
-* optionally ``optim.<i>.<key>`` and ``rng.<name>``: the training state that ``--resume``
-  needs (Adam moments, random generator states);
+* optionally ``optim.<i>.<key>``, ``rng.<name>`` and ``train.<name>``: the training state that
+  ``--resume`` needs (Adam moments, random generator states, and, for a run that averages its
+  weights, the raw weights being trained: ``model.*`` then holds the average, the weights for use);
 * header metadata ``format`` (``interp.checkpoint/1``) and ``config``, a JSON object with
   ``net`` (enough to rebuild the network), ``recipe``, ``data`` (source and fingerprint),
   ``step``, ``samples``, ``results``, ``versions`` and the training bookkeeping.
@@ -32,8 +33,10 @@ _KNOWN_FORMATS = (FORMAT,)
 class Checkpoint:
     """The contents of a checkpoint file: config, model state, and optional training state."""
 
-    def __init__(self, config: dict, model: dict, optim: dict, rng: dict, path: Path | None = None):
+    def __init__(self, config: dict, model: dict, optim: dict, rng: dict, path: Path | None = None,
+                 train: dict | None = None):
         self.config, self.model, self.optim, self.rng, self.path = config, model, optim, rng, path
+        self.train = train or {}  # raw training weights of a run that averages them (else empty)
 
     def build(self) -> torch.nn.Module:
         """The network, weights loaded, in eval mode, on the CPU."""
@@ -68,6 +71,8 @@ class Checkpoint:
                 )
             if not self.model[k].is_floating_point():
                 raise InterpError(f"{where}weights are corrupt: {k} has dtype {self.model[k].dtype}, not a float")
+            if not torch.isfinite(self.model[k]).all():
+                raise InterpError(f"{where}weights are corrupt: {k} holds NaN or infinite values")
         net.load_state_dict(self.model)
         return net.eval()
 
@@ -86,11 +91,17 @@ def file_hash(path, n: int = 16) -> str:
 
 
 def save(path, net: torch.nn.Module, config: dict, optimizer: torch.optim.Optimizer | None = None,
-         rng: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write a checkpoint atomically (temporary file, then rename)."""
+         rng: dict[str, torch.Tensor] | None = None, training_weights: dict | None = None) -> Path:
+    """Write a checkpoint atomically (temporary file, then rename).
+
+    ``net`` holds the weights for use; ``optimizer``, ``rng`` and ``training_weights`` (the raw
+    state dict of a run whose ``net`` is a weight average) are the state a resumed run needs.
+    """
     from safetensors.torch import save as st_save
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    for k, v in (training_weights or {}).items():
+        tensors[f"train.{k}"] = v.detach().cpu().contiguous()
     cfg = dict(config)
     cfg["net"] = net.config()
     if optimizer is not None:
@@ -118,14 +129,17 @@ def read(path) -> Checkpoint:
         raise InterpError(f"checkpoint {path} does not exist")
     if not path.is_file():
         raise InterpError(f"checkpoint {path} is not a file")
-    data = path.read_bytes()
-    if len(data) < 8:
-        raise InterpError(f"{path} is not a checkpoint (too short to be a safetensors file)")
-    header_len = int.from_bytes(data[:8], "little")
-    if header_len <= 0 or header_len > len(data) - 8 or header_len > 100_000_000:
-        raise InterpError(f"{path} is not a checkpoint, or it is truncated (bad safetensors header)")
+    size = path.stat().st_size
+    with open(path, "rb") as f:  # the header first: a large file that is no checkpoint is not read whole
+        start = f.read(8)
+        if len(start) < 8:
+            raise InterpError(f"{path} is not a checkpoint (too short to be a safetensors file)")
+        header_len = int.from_bytes(start, "little")
+        if header_len <= 0 or header_len > size - 8 or header_len > 100_000_000:
+            raise InterpError(f"{path} is not a checkpoint, or it is truncated (bad safetensors header)")
+        head = f.read(header_len)
     try:
-        header = json.loads(data[8 : 8 + header_len])
+        header = json.loads(head)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise InterpError(f"{path} is not a checkpoint (its header is not safetensors JSON)") from None
     if not isinstance(header, dict):
@@ -147,8 +161,10 @@ def read(path) -> Checkpoint:
                 and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
             raise InterpError(f"{path} is corrupt: tensor {str(k)[:80]!r} has no valid data_offsets")
         ends.append(offsets[1])
-    if 8 + header_len + max(ends, default=0) > len(data):
-        raise InterpError(f"{path} is truncated ({len(data)} bytes, the header needs more)")
+    if 8 + header_len + max(ends, default=0) != size:
+        raise InterpError(f"{path} is truncated or padded ({size} bytes, its header describes "
+                          f"{8 + header_len + max(ends, default=0)})")
+    data = path.read_bytes()
     try:
         tensors = st_load(data)
         config = json.loads(meta["config"])
@@ -157,12 +173,12 @@ def read(path) -> Checkpoint:
         raise InterpError(f"{path} is corrupt: {' '.join(str(err).split())[:300]}") from None
     if not isinstance(config, dict):
         raise InterpError(f"{path} is corrupt: its config is not a JSON object")
-    groups: dict[str, dict] = {"model": {}, "optim": {}, "rng": {}}
+    groups: dict[str, dict] = {"model": {}, "optim": {}, "rng": {}, "train": {}}
     for k, v in tensors.items():
         kind, _, name = k.partition(".")
         if kind in groups:
             groups[kind][name] = v
-    return Checkpoint(config, groups["model"], groups["optim"], groups["rng"], path)
+    return Checkpoint(config, groups["model"], groups["optim"], groups["rng"], path, train=groups["train"])
 
 
 def load(path) -> torch.nn.Module:

@@ -434,6 +434,29 @@ def model_files(name: str) -> tuple[Path, Path]:
     return card, ckpt
 
 
+def load_model(name: str):
+    """The trained network of a model-card name, in eval mode, checked against its card.
+
+    The checkpoint must have been trained from a card of that name (its config records the
+    card's name) for the network the card describes (tau, width, normalization, prediction-only):
+    a checkpoint copied or renamed onto another card's name is a one-line error, not drawn as
+    that model.
+    """
+    from . import checkpoint
+    from .train import read_card
+
+    card_path, ckpt_path = model_files(name)
+    card = read_card(card_path)
+    net = checkpoint.load(ckpt_path)
+    trained_from = net.checkpoint_config.get("card")
+    if trained_from is not None and trained_from != name:
+        raise InterpError(f"{ckpt_path} was trained from card {trained_from!r}, not {name!r}: it is not that model")
+    want = {"arch": "unet", **card.model}
+    if net.config() != want:
+        raise InterpError(f"{ckpt_path} holds {net.config()}, its card {card_path} describes {want}")
+    return net
+
+
 def _first_model(models, analysis: str) -> str:
     if not models:
         raise InterpError(f"analysis {analysis!r} needs a trained model: list one in the figure's 'models'")
@@ -443,7 +466,6 @@ def _first_model(models, analysis: str) -> str:
 def _leaves_denoiser(name: str, what: str):
     """``(card, card_path, net)`` for a model-card name that must be a conditional moving-leaves
     denoiser (tau >= 1, not prediction-only); one-line errors otherwise."""
-    from . import checkpoint
     from .train import read_card
 
     card_path, ckpt_path = model_files(name)
@@ -451,7 +473,7 @@ def _leaves_denoiser(name: str, what: str):
     if card.data.get("source") != "leaves":
         raise InterpError(f"{card_path}: {what} needs a moving-leaves model "
                           f"([data] source = \"leaves\"), got {card.data.get('source')!r}")
-    net = checkpoint.load(ckpt_path)
+    net = load_model(name)
     if net.predict_only:
         raise InterpError(f"{ckpt_path} is a prediction-only network; {what} needs a denoiser")
     if int(net.tau) != card.model["tau"]:
@@ -582,7 +604,7 @@ def recursive_generation(models, n_examples: int = 2, k: int = 9, seed: int = 0,
     return pd.concat(parts, ignore_index=True)
 
 
-__all__ += ["MODELS_DIR_ENV", "models_dir", "model_files", "recursive_generation"]
+__all__ += ["MODELS_DIR_ENV", "models_dir", "model_files", "load_model", "recursive_generation"]
 
 
 def _probe(net, dr: float, mean_radius: float, probe: dict | None):

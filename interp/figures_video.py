@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from .cli import InterpError
-from .figures import PLOTS, _analysis, _first_model, model_files
+from .figures import PLOTS, _analysis, _first_model, load_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -36,11 +36,8 @@ DEFAULT_EVIDENCE_PSNRS = tuple(range(-20, 75, 5))  # Fig. 8's horizontal axis
 
 
 def _load(name: str):
-    """The network of a model-card name, in eval mode (fp32)."""
-    from . import checkpoint
-
-    _, ckpt = model_files(name)
-    return checkpoint.load(ckpt).eval().float()
+    """The network of a model-card name, in eval mode (fp32), checked against its card."""
+    return load_model(name).eval().float()
 
 
 def _test_clips(data: str | None = None):

@@ -10,7 +10,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["atomic_write", "check_writable", "remove_stale_temporaries", "sigterm_as_interrupt", "read_toml"]
+__all__ = ["atomic_write", "check_writable", "remove_stale_temporaries", "sigterm_as_interrupt", "read_toml",
+           "pid_lock", "available_memory"]
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -44,7 +45,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
     path = check_writable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
-        with os.fdopen(fd, mode) as f:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:  # any locale
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -88,6 +89,65 @@ def sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def pid_lock(path: str | os.PathLike, what: str):
+    """Hold the lock file ``path`` (it holds this process's PID) for the block.
+
+    A lock held by a running process is a one-line :class:`interp.cli.InterpError` naming its
+    PID; a lock left by a process that no longer runs (killed by SIGKILL, say) is taken over.
+    The file is removed when the block ends.
+    """
+    from .cli import InterpError
+
+    path = Path(path)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid > 0 and pid != os.getpid() and _alive(pid):
+                raise InterpError(f"{what} is already running in process {pid} (lock {path}); wait for it to end, "
+                                  f"or delete the lock if no such process is running") from None
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # stale: its process is gone
+            continue
+        except OSError as err:
+            raise InterpError(f"cannot create the lock {path}: {err.strerror or err}") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        break
+    else:
+        raise InterpError(f"cannot take the lock {path}: other processes keep taking it")
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            if int(path.read_text().strip()) == os.getpid():
+                path.unlink()
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None if unknown."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
 
 
 def toml_line(text: str, table: str | None, key: str | None = None, occurrence: int | None = None) -> int | None:

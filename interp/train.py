@@ -121,31 +121,38 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt_mod
-from .cli import ArgumentParser, InterpError, run, short_repr
-from .io import atomic_write, read_toml, toml_line
+from .cli import MAX_THREADS, SEED_LIMIT, ArgumentParser, InterpError, run, short_repr
+from .io import (atomic_write, available_memory, pid_lock, read_toml, remove_stale_temporaries, sigterm_as_interrupt,
+                 toml_line)
+from .loss import WEIGHTINGS, Weighting, denoising_loss
+from .averaging import WeightAverage, ema_beta, recompute_statistics
 from .unet import NORMS, UNet, share_batch_statistics
 
-__all__ = ["RECIPES", "Card", "read_card", "lr_at", "train", "evaluate", "sample_noise_levels", "weights_digest",
-           "main"]
+__all__ = ["RECIPES", "Card", "read_card", "normalized_recipe", "choose_precision", "lr_at", "train", "evaluate",
+           "sample_noise_levels", "weights_digest", "main"]
 
 SIGMA2_MIN, SIGMA2_MAX = 1e-5, 1e2  # appendix E
 
 # Defaults per recipe; a card's [train] table overrides any of them.
+# The loss weighting and the weight average of `paper` and `cpu` are the ones the side-by-side
+# runs of benchmarks/recipe.py chose (see the results table there and the model cards).
+_RECIPE_LOSS = dict(weighting="paper", ema_halflife=0)  # until benchmarks/recipe.py has decided
 RECIPES: dict[str, dict] = {
-    # The paper: 1000 epochs over the training split, Adam lr 1e-3, fp32. For a GPU.
-    "paper": dict(epochs=1000, batch_size=128, lr=1e-3, precision="fp32", channels_last=False,
-                  compile=False, eval_every=0.01, checkpoint_seconds=600, eval_windows=1024),
+    # The paper: 1000 epochs over the training split, Adam lr 1e-3. For a GPU.
+    "paper": dict(epochs=1000, batch_size=128, lr=1e-3, precision="auto", channels_last=False,
+                  compile=False, eval_every=0.01, checkpoint_seconds=600, eval_windows=1024, **_RECIPE_LOSS),
     # What the 2-core CPU affords: a fixed number of samples, the fastest step that keeps the
     # low-noise quality (see benchmarks/), same schedule shape.
-    "cpu": dict(samples=4_000_000, batch_size=128, lr=1e-3, precision="bf16", channels_last=True,
-                compile=False, eval_every=0.02, checkpoint_seconds=300, eval_windows=512),
-    # Tiny runs for tests and `make figures PRESET=smoke`.
+    "cpu": dict(samples=4_000_000, batch_size=128, lr=1e-3, precision="auto", channels_last=True,
+                compile=False, eval_every=0.02, checkpoint_seconds=300, eval_windows=512, **_RECIPE_LOSS),
+    # Tiny runs for tests and `make figures PRESET=smoke`: the paper's loss, no averaging.
     "smoke": dict(samples=4096, batch_size=32, lr=1e-3, precision="fp32", channels_last=False,
                   compile=False, eval_every=0.25, checkpoint_seconds=60, eval_windows=64),
 }
 _TRAIN_KEYS = {"recipe", "seed", "samples", "epochs", "batch_size", "lr", "precision", "channels_last",
                "compile", "eval_every", "checkpoint_seconds", "eval_windows", "threads", "init", "focus",
-               "focus_depth", "weight_cap", "flips", "negate"}
+               "focus_depth", "weighting", "weight_cap", "sigma_data", "ema_halflife", "ema_rampup", "flips",
+               "negate"}
 EVAL_PSNRS = (0.0, 20.0, 40.0)  # input PSNR levels logged during training
 ONESTEP_SIGMA = 3.0  # the sampler's initial noise: y0 = 0.5 + 3 z (section 2.3)
 
@@ -184,20 +191,25 @@ def _is_number(v) -> bool:
 
 # [train] key -> (check, what it must be); recipe, init, weight_cap and focus are checked apart
 _TRAIN_CHECKS = {
-    "seed": (lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
-    "samples": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
-    "epochs": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
-    "batch_size": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
-    "lr": (lambda v: _is_number(v) and v >= 0, "a non-negative number"),
-    "precision": (lambda v: v in ("fp32", "bf16"), "'fp32' or 'bf16'"),
+    "seed": (lambda v: _is_int(v) and 0 <= v < SEED_LIMIT, "a non-negative integer below 2**63"),
+    "samples": (lambda v: _is_int(v) and 1 <= v <= 10**13, "a positive integer up to 10**13"),
+    "epochs": (lambda v: _is_int(v) and 1 <= v <= 10**7, "a positive integer up to 10**7"),
+    "batch_size": (lambda v: _is_int(v) and 1 <= v <= 2**20, "a positive integer up to 2**20"),
+    "lr": (lambda v: _is_number(v) and 0 <= v <= 10, "a number in [0, 10]"),
+    "precision": (lambda v: v in ("auto", "fp32", "bf16"), "'auto', 'fp32' or 'bf16'"),
     "channels_last": (lambda v: isinstance(v, bool), "true or false"),
     "compile": (lambda v: isinstance(v, bool), "true or false"),
     "eval_every": (lambda v: _is_number(v) and 0 < v <= 1, "a fraction of the run in (0, 1]"),
-    "checkpoint_seconds": (lambda v: _is_number(v) and v >= 0, "a non-negative number of seconds"),
-    "eval_windows": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
-    "threads": (lambda v: _is_int(v) and v >= 0, "a non-negative integer (0: torch's default)"),
+    "checkpoint_seconds": (lambda v: _is_number(v) and 0 <= v <= 1e9, "a number of seconds in [0, 1e9]"),
+    "eval_windows": (lambda v: _is_int(v) and 1 <= v <= 10**7, "a positive integer up to 10**7"),
+    "threads": (lambda v: _is_int(v) and 0 <= v <= MAX_THREADS,
+                f"an integer in 0..{MAX_THREADS} (0: torch's default)"),
     "flips": (lambda v: isinstance(v, bool), "true or false"),
     "negate": (lambda v: isinstance(v, bool), "true or false"),
+    "weighting": (lambda v: v in WEIGHTINGS, f"one of {', '.join(map(repr, WEIGHTINGS))}"),
+    "sigma_data": (lambda v: _is_number(v) and 0 < v <= 10, "a number in (0, 10]"),
+    "ema_halflife": (lambda v: _is_number(v) and 0 <= v <= 1e12, "a number of samples >= 0 (0: no average)"),
+    "ema_rampup": (lambda v: _is_number(v) and 0 <= v <= 1e3, "a non-negative number (0: no ramp-up)"),
 }
 
 
@@ -292,6 +304,19 @@ def read_card(path) -> Card:
     cap = merged.get("weight_cap")
     if cap is not None and (not _is_number(cap) or not cap > 0):
         raise bad("train", "weight_cap", f"[train] weight_cap must be a positive number, got {short_repr(cap)}")
+    # The weighting: the card's own keys win over the recipe's; weight_cap alone means "cap".
+    if "weighting" not in tr and ("weight_cap" in tr or "sigma_data" in tr):
+        merged["weighting"] = "cap" if "weight_cap" in tr else "edm"
+    weighting = merged.get("weighting", "paper")
+    for key, owner in (("weight_cap", "cap"), ("sigma_data", "edm")):
+        if weighting != owner:
+            if key in tr:
+                raise bad("train", key, f"[train] {key} goes with weighting = \"{owner}\", not \"{weighting}\"")
+            merged.pop(key, None)
+    if weighting == "cap" and merged.get("weight_cap") is None:
+        raise bad("train", "weighting", "[train] weighting = \"cap\" needs weight_cap = NUMBER")
+    if weighting == "edm":
+        merged.setdefault("sigma_data", 0.5)
     focus = merged.get("focus", 0.0)
     if not _is_number(focus) or not 0.0 <= focus < 1.0:
         raise bad("train", "focus", f"[train] focus must be a number in [0, 1), got {short_repr(focus)}")
@@ -326,6 +351,45 @@ def cpu_has_bf16() -> bool:
     if all(p is None for p in probe):  # a torch without these probes: assume the fast path
         return True
     return any(p is not None and bool(p()) for p in probe)
+
+
+def choose_precision(net: torch.nn.Module, device: torch.device, batch: int, channels_last: bool,
+                     size: tuple[int, int] = (32, 32), rounds: int = 3) -> tuple[str, dict]:
+    """``precision = "auto"``: the faster of fp32 and bf16 autocast for this network here.
+
+    On a GPU: bf16 where the device supports it. On a CPU without bf16 instructions: fp32
+    (torch emulates bf16, 10-20x slower). On a CPU with them, the speed of bf16 still depends
+    on the processor (2.7x fp32 on an AMD EPYC with AVX512-BF16, 0.7x on an Intel Xeon whose
+    torch reports only AVX512), so both are timed: ``rounds`` training steps of a copy of the
+    network on one random batch, after one warm-up step each; the real network is untouched.
+    Returns the choice and the measured samples/s (empty when nothing was timed).
+    """
+    import copy
+
+    if device.type == "cuda":
+        return ("bf16" if torch.cuda.is_bf16_supported() else "fp32"), {}
+    if not cpu_has_bf16():
+        return "fp32", {}
+    mf = torch.channels_last if channels_last else torch.contiguous_format
+    g = torch.Generator().manual_seed(0)
+    n = min(batch, 128)
+    c = torch.rand(n, net.tau, *size, generator=g).contiguous(memory_format=mf)
+    x = torch.rand(n, 1, *size, generator=g).contiguous(memory_format=mf)
+    rates = {}
+    for name in ("fp32", "bf16"):
+        probe = copy.deepcopy(net).to(memory_format=mf).train()
+        opt = torch.optim.SGD(probe.parameters(), lr=0.0)
+        for i in range(rounds + 1):
+            if i == 1:
+                t0 = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=name == "bf16"):
+                est = probe(c) if net.predict_only else probe(x, c)
+            loss = (est.float() - x).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        rates[name] = round(rounds * n / (time.perf_counter() - t0), 1)
+    return max(rates, key=rates.get), rates
 
 
 def lr_at(fraction: float, base: float) -> float:
@@ -498,6 +562,7 @@ def evaluate(net: torch.nn.Module, clips: torch.Tensor, n: int | None = 512, see
     """
     was_training = net.training
     net.eval()
+    dev = next(net.parameters()).device
     g = torch.Generator().manual_seed(seed)
     tau = net.tau
     if n is None:
@@ -506,9 +571,9 @@ def evaluate(net: torch.nn.Module, clips: torch.Tensor, n: int | None = 512, see
         win = clips[torch.arange(n)[:, None], t0[:, None] + torch.arange(tau + 1)]
     else:
         win = draw_windows(clips, n, tau + 1, g)
-    c, x = win[:, :tau], win[:, tau:]
+    c, x = win[:, :tau].to(dev), win[:, tau:].to(dev)
     out: dict[str, float] = {}
-    noise = torch.randn(x.shape, generator=g)
+    noise = torch.randn(x.shape, generator=g).to(dev)
     try:
         if getattr(net, "predict_only", False):
             out["predict"] = torch.cat([psnr(net(c[i:i + batch]), x[i:i + batch]) for i in range(0, n, batch)]).mean().item()
@@ -720,8 +785,8 @@ def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: d
     Read by rank 0 (the one process that owns the files) and handed to the others, so that
     every process starts from the same state even when only rank 0 can see the checkpoint.
     """
-    start = {"init": None, "model": None, "optim": None, "generator": None, "state": {}, "results": {},
-             "finished": None, "stages": [{"from_step": 0, "recipe": dict(card.train)}]}
+    start = {"init": None, "model": None, "train": None, "optim": None, "generator": None, "state": {},
+             "results": {}, "finished": None, "stages": [{"from_step": 0, "recipe": dict(card.train)}]}
     if card.train.get("init"):
         start["init"] = _initial_weights(card, net)
         start["model"] = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
@@ -740,6 +805,7 @@ def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: d
                 f"generator, seed and split, another CPU's floating-point rounding; going on")
         _check_training_state(old, net)
         start["model"] = old.model
+        start["train"] = old.train or None  # the raw weights of a run that averages them
         if old.optim:
             start["optim"] = ckpt_mod.optimizer_state(old)
         start["generator"] = old.rng.get("generator")
@@ -747,7 +813,12 @@ def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: d
         start["results"] = old.config.get("results", {})
         step = start["state"].get("step", 0)
         log(f"resuming {card.name} at step {step} of {total_steps}")
-        note = _length_change_note(old.config.get("total_steps"), total_steps, step, float(card.train["lr"]))
+        old_recipe = (old.config.get("stages") or [{}])[-1].get("recipe") or old.config.get("recipe") or {}
+        old_lr = old_recipe.get("lr") if _is_number(old_recipe.get("lr")) else card.train["lr"]
+        note = _length_change_note(old.config.get("total_steps"), total_steps, step, float(card.train["lr"]),
+                                   float(old_lr))
+        if _is_int(old.config.get("samples")):
+            start["samples_seen"] = old.config["samples"]
         if note:
             log(f"{card.name}: {note}")
         start["stages"] = _recipe_stages(old.config, card.train, step)
@@ -756,6 +827,10 @@ def _starting_point(card: Card, net: torch.nn.Module, resume: bool, data_desc: d
                 f"{_recipe_change(start['stages'][-2]['recipe'], card.train)} (recorded in the checkpoint's stages)")
         if start["state"].get("done") and start["state"].get("step", 0) >= total_steps:
             start["finished"] = old.config
+        elif not old.optim and start["state"].get("step", 0) > 0:
+            raise InterpError(f"{ckpt_path} holds a finished run's weights only (no optimizer state), so it "
+                              f"cannot be continued exactly; train further from a new card with [train] init = "
+                              f"\"{ckpt_path.name}\" (or finish runs with --keep-state)")
     return start
 
 
@@ -803,8 +878,29 @@ def frames_checksum(frames: np.ndarray) -> float:
 _BOOKKEEPING_KEYS = {"threads", "checkpoint_seconds", "eval_every", "eval_windows"}
 
 
+def normalized_recipe(recipe: dict) -> dict:
+    """A [train] table with the keys added since older checkpoints filled in as those ran.
+
+    Checkpoints from before weightings and weight averages were named record ``weight_cap``
+    alone (or nothing: the paper's weight) and no ``ema_halflife`` (no average); this spells
+    those out, and drops keys that do nothing (``ema_rampup`` without an average, the
+    parameters of weightings not in use), so a card compares equal to the run it describes.
+    """
+    r = dict(recipe)
+    r["weighting"] = Weighting.from_recipe(r).name
+    if r["weighting"] != "cap":
+        r.pop("weight_cap", None)
+    if r["weighting"] != "edm":
+        r.pop("sigma_data", None)
+    if not r.get("ema_halflife"):
+        r["ema_halflife"] = 0
+        r.pop("ema_rampup", None)
+    return r
+
+
 def _recipe_change(before: dict, after: dict) -> str:
     """``"key a -> b, ..."`` over the [train] keys that differ, bookkeeping keys aside."""
+    before, after = normalized_recipe(before), normalized_recipe(after)
     keys = sorted((set(before) | set(after)) - _BOOKKEEPING_KEYS)
     return ", ".join(f"{k} {before.get(k)} -> {after.get(k)}" for k in keys if before.get(k) != after.get(k))
 
@@ -824,7 +920,8 @@ def _recipe_stages(old_config: dict, recipe: dict, step: int) -> list[dict]:
     return stages
 
 
-def _length_change_note(old_total, total_steps: int, step: int, base_lr: float) -> str | None:
+def _length_change_note(old_total, total_steps: int, step: int, base_lr: float,
+                        old_lr: float | None = None) -> str | None:
     """What resuming with a different run length does to the learning rate, or None if nothing.
 
     The schedule is a fraction of the run, so raising ``samples`` and resuming moves the run
@@ -834,7 +931,7 @@ def _length_change_note(old_total, total_steps: int, step: int, base_lr: float) 
     """
     if not _is_int(old_total) or old_total == total_steps or old_total <= 0:
         return None
-    before = lr_at(min(step / old_total, 1.0), base_lr)
+    before = lr_at(min(step / old_total, 1.0), base_lr if old_lr is None else old_lr)
     after = lr_at(min(step / total_steps, 1.0), base_lr)
     text = (f"the card asks for {total_steps} steps, the checkpoint was trained towards {old_total}; "
             f"the learning-rate schedule follows the new length, so at step {step} the rate goes "
@@ -842,6 +939,42 @@ def _length_change_note(old_total, total_steps: int, step: int, base_lr: float) 
     if after > before:
         text += " (a warm restart: training from scratch at the new length may end better)"
     return text
+
+
+# floats kept per pixel of the first scale and per channel of the width, per training example:
+# the U-net's feature maps (about 10 w H W across its scales, with the skip concatenations),
+# their ReLU masks and gradients; measured peak of a width-32 batch of 128 at 32x32: 0.5 GB.
+_FLOATS_PER_PIXEL_AND_CHANNEL = 30
+
+
+def _check_memory(card: Card, batch: int, size: tuple[int, int], device: torch.device) -> None:
+    """``out of memory (...)`` before a batch is allocated that this machine cannot hold."""
+    h, w = size
+    need = batch * _FLOATS_PER_PIXEL_AND_CHANNEL * card.model["width"] * h * w * 4
+    need += int(card.train["eval_windows"]) * (card.model["tau"] + 2) * h * w * 4  # fixed test windows + noise
+    if device.type == "cuda":
+        have = torch.cuda.mem_get_info(device)[0]
+    else:
+        have = available_memory()
+    if have is not None and need > have:
+        raise InterpError(f"out of memory ({card.path}: [train] batch_size = {card.train['batch_size']} and "
+                          f"eval_windows = {card.train['eval_windows']} at width {card.model['width']}, {h}x{w} "
+                          f"frames need about {need / 2**30:.1f} GiB; {have / 2**30:.1f} GiB are available)")
+
+
+def _valid_adam_group(g) -> bool:
+    """Whether a saved Adam parameter group holds only values Adam can use."""
+    if not isinstance(g, dict):
+        return False
+    betas = g.get("betas", (0.9, 0.999))
+    checks = [_is_number(g.get("lr", 0.0)) and g.get("lr", 0.0) >= 0,
+              isinstance(betas, (list, tuple)) and len(betas) == 2 and all(_is_number(b) and 0 <= b < 1 for b in betas),
+              _is_number(g.get("eps", 1e-8)) and g.get("eps", 1e-8) > 0,
+              _is_number(g.get("weight_decay", 0.0)) and g.get("weight_decay", 0.0) >= 0]
+    checks += [g.get(k) is None or isinstance(g.get(k), bool)
+               for k in ("amsgrad", "maximize", "foreach", "capturable", "differentiable", "fused",
+                         "decoupled_weight_decay")]
+    return all(checks)
 
 
 def _check_training_state(old: ckpt_mod.Checkpoint, net: torch.nn.Module) -> None:
@@ -854,17 +987,39 @@ def _check_training_state(old: ckpt_mod.Checkpoint, net: torch.nn.Module) -> Non
         raise InterpError(f"{where} its train_state is corrupt")
     if not isinstance(old.config.get("results", {}), dict):
         raise InterpError(f"{where} its results are corrupt")
+    if st.get("step", 0) > 10**12 or not (st.get("samples") is None or (_is_int(st["samples"]) and st["samples"] >= 0)):
+        raise InterpError(f"{where} its train_state is corrupt (step {short_repr(st.get('step'))})")
+    stages = old.config.get("stages")
+    if stages is not None and not (isinstance(stages, list) and all(
+            isinstance(x, dict) and _is_int(x.get("from_step")) and x["from_step"] >= 0
+            and isinstance(x.get("recipe"), dict) for x in stages)):
+        raise InterpError(f"{where} its recipe history (stages) is corrupt")
+    if st.get("precision") not in (None, "fp32", "bf16"):
+        raise InterpError(f"{where} its train_state is corrupt (precision {short_repr(st.get('precision'))})")
+    expected = net.state_dict()
+    for k, v in old.train.items():
+        if k not in expected or tuple(v.shape) != tuple(expected[k].shape) or not v.is_floating_point():
+            raise InterpError(f"{where} its training weights train.{k} do not fit the network")
+    if old.train and set(old.train) != set(expected):
+        raise InterpError(f"{where} its training weights do not cover the network")
     params = list(net.parameters())
     for k, v in old.optim.items():
         i, _, key = k.partition(".")
         ok = i.isdigit() and int(i) < len(params) and key in ("step", "exp_avg", "exp_avg_sq")
         if not ok or not v.is_floating_point() or (key != "step" and v.shape != params[int(i)].shape):
             raise InterpError(f"{where} optimizer state optim.{k} does not fit the network")
+        if key == "step" and not (v.numel() == 1 and math.isfinite(float(v)) and float(v) == st.get("step", 0)):
+            found = float(v.reshape(-1)[0]) if v.numel() else None
+            raise InterpError(f"{where} optimizer state optim.{k} is corrupt (Adam's step {found} is not the "
+                              f"run's step {st.get('step', 0)})")
     if old.optim:
         groups = old.config.get("optim_groups")
         if not (isinstance(groups, list) and len(groups) == 1 and isinstance(groups[0], dict)
                 and groups[0].get("params") == list(range(len(params)))):
             raise InterpError(f"{where} its optimizer parameter groups do not fit the network")
+        if not _valid_adam_group(groups[0]):
+            raise InterpError(f"{where} its optimizer settings are corrupt "
+                              f"({short_repr({k: v for k, v in groups[0].items() if k != 'params'})})")
     g = old.rng.get("generator")
     if g is not None and (g.dtype != torch.uint8 or g.shape != torch.Generator().get_state().shape):
         raise InterpError(f"{where} its random generator state is corrupt")
@@ -893,18 +1048,6 @@ def _repair_log(path: Path, fields: list[str], step: int) -> None:
         csv.writer(f).writerows(keep)
 
 
-def _remove_stale_temporaries(*paths: Path) -> None:
-    """Delete what a killed writer left behind: ``.NAME.*.tmp`` files beside each path.
-
-    (:func:`interp.io.atomic_write` writes to such a file and renames it; SIGKILL between
-    the two leaves it. No reader mistakes it for the real file, but it takes space.)
-    """
-    for p in paths:
-        for tmp in p.parent.glob(f".{p.name}.*.tmp"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-
-
 def weights_digest(net: torch.nn.Module) -> str:
     """``"SHA256 NORM"``: a hash of every weight and buffer's bytes, and their float64 L2 norm.
 
@@ -922,27 +1065,32 @@ def weights_digest(net: torch.nn.Module) -> str:
 
 
 def train(card_path, resume: bool = False, max_minutes: float | None = None, device: str | None = None,
-          progress: bool = True, log=print, on_step=None) -> dict:
+          progress: bool = True, log=print, on_step=None, keep_state: bool = False) -> dict:
     """Train the network a model card describes; returns the final config written to the checkpoint.
 
     Under torchrun every process calls this; see the module docstring. ``on_step(step, net)``,
     if given, is called in every process after each optimizer step (tests use it to follow
-    the weights).
+    the weights). A finished run's checkpoint holds the weights for use only (the average, when
+    the card averages them), unless ``keep_state``: then also the optimizer, random and raw
+    training state, so the run can be extended exactly.
     """
     procs = _Processes(device)
+    held = contextlib.ExitStack()  # the run's lock, taken by _train once the card is read
     try:
-        return _train(procs, card_path, resume, max_minutes, progress if procs.main else False,
-                      log if procs.main else (lambda *a, **k: None), on_step)
+        with sigterm_as_interrupt():  # before the loop takes SIGTERM over: stop cleanly, lock released
+            return _train(procs, card_path, resume, max_minutes, progress if procs.main else False,
+                          log if procs.main else (lambda *a, **k: None), on_step, keep_state, held)
     except BaseException as err:
         if procs.owns_group:  # the frames' locals hold the DDP wrapper: let the group shut down
             traceback.clear_frames(err.__traceback__)
         raise
     finally:
+        held.close()
         procs.close()
 
 
 def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None, progress: bool, log,
-           on_step) -> dict:
+           on_step, keep_state: bool = False, held: contextlib.ExitStack | None = None) -> dict:
     dev = procs.device
     fingerprint = start = None
     try:  # everything that can go wrong with the user's input, agreed on by all processes below
@@ -951,6 +1099,8 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
         if tr.get("threads"):
             torch.set_num_threads(int(tr["threads"]))
         ckpt_path = card.checkpoint_path
+        if procs.main and held is not None:  # one run per card at a time: a second one is refused
+            held.enter_context(pid_lock(card.path.with_suffix(".lock"), f"training of {card.path}"))
         if procs.main and ckpt_path.exists() and not resume:
             raise InterpError(f"{ckpt_path} exists: pass --resume to continue it, or delete it to start over")
         bs = int(tr["batch_size"])
@@ -960,7 +1110,7 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
 
         train_clips, test_clips, data_desc = load_clips(card)
         fingerprint = data_desc["fingerprint"]
-        weight_cap = float(tr["weight_cap"]) if tr.get("weight_cap") is not None else None
+        weighting = Weighting.from_recipe(tr)
         focus = None
         if tr.get("focus"):
             events = contact_windows(card, card.model["tau"] + 1, float(tr.get("focus_depth", 0.0)))
@@ -977,6 +1127,7 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
             windows = len(train_clips) * (train_clips.shape[1] - span + 1)
             total_steps = max(1, int(tr["epochs"]) * windows // bs)
 
+        _check_memory(card, bs // procs.world, tuple(train_clips.shape[-2:]), dev)
         torch.manual_seed(int(tr["seed"]))
         net = UNet(**card.model).to(dev)
         start = _starting_point(card, net, resume, data_desc, total_steps, log) if procs.main else None
@@ -988,7 +1139,12 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
 
     init = start["init"]
     if start["model"] is not None:
-        net.load_state_dict(start["model"])
+        net.load_state_dict(start["train"] or start["model"])
+    halflife, rampup = float(tr.get("ema_halflife") or 0.0), float(tr.get("ema_rampup") or 0.0)
+    average = WeightAverage(net) if halflife > 0 else None
+    if average is not None and start["train"]:  # resuming a run that averaged: its average goes on
+        average.average.load_state_dict(start["model"])
+    average_net = average.average.to(dev) if average is not None else None
     opt = torch.optim.Adam(net.parameters(), lr=float(tr["lr"]))
     gen = torch.Generator().manual_seed(int(tr["seed"]) + 1)
     try:
@@ -1001,12 +1157,25 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
                    f"({type(err).__name__}: {' '.join(str(err).split())[:200]})")
     state = {"step": 0, "wall_seconds": 0.0, "done": False, "loss_ema": None}
     state.update(start["state"])
+    state.setdefault("samples", start.get("samples_seen", state["step"] * bs))  # older checkpoints
     results: dict = start["results"]
     if start["finished"] is not None:
         log(f"{card.name} is already trained ({state['step']} steps)")
         return start["finished"]
 
-    use_bf16 = tr["precision"] == "bf16"
+    precision, rates = tr["precision"], {}
+    if precision == "auto":
+        if state.get("precision") in ("fp32", "bf16"):  # a resumed run keeps the numerics it started with
+            precision = state["precision"]
+        else:
+            precision, rates = choose_precision(net, dev, bs, bool(tr["channels_last"]),
+                                                tuple(train_clips.shape[-2:]))
+            if procs.world > 1:
+                precision = procs.share(precision)
+            log(f"{card.name}: precision auto -> {precision}"
+                + (f" (measured here: {', '.join(f'{k} {v:g} samples/s' for k, v in rates.items())})" if rates else ""))
+    state["precision"] = precision
+    use_bf16 = precision == "bf16"
     if use_bf16 and dev.type == "cpu" and not cpu_has_bf16():
         log(f"{card.name}: precision bf16 on a CPU without bf16 instructions "
             f"({torch.backends.cpu.get_cpu_capability()}): torch emulates it, and a step can run 10 to 20 times "
@@ -1022,19 +1191,39 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
     def config(done: bool) -> dict:
         return {
             "card": card.name, "model": card.model, "recipe": tr, "data": data_desc, "init": init,
-            "step": state["step"], "samples": state["step"] * bs, "total_steps": total_steps,
+            "step": state["step"], "samples": state["samples"], "total_steps": total_steps,
             "train_state": {**state, "done": done}, "results": results, "versions": _versions(),
             "hardware": hardware, "processes": procs.world, "stages": start["stages"],
+            "weighting": str(weighting), "weights": "average" if average is not None else "trained",
+            **({"precision_rates": rates} if rates else {}),
         }
 
+    def statistics_batches():
+        """Fixed training batches (their own seed) to measure the average's normalization statistics."""
+        g = torch.Generator().manual_seed(int(tr["seed"]) + 2)
+        for _ in range(8):
+            win = draw_windows(train_clips, min(bs, 256), span, g)
+            c, x = win[:, :tau].to(dev), win[:, tau:].to(dev)
+            sig = sample_noise_levels(len(x), g).view(-1, 1, 1, 1).to(dev)
+            yield (c,) if predict_only else (x + sig * torch.randn(x.shape, generator=g).to(dev), c)
+
+    def usable_net() -> torch.nn.Module:
+        """The weights for use: the average (its statistics measured for it), else the trained net."""
+        if average_net is None:
+            return net
+        recompute_statistics(average_net, statistics_batches())
+        return average_net
+
     def write_checkpoint(done: bool) -> None:
-        net_cpu_state = {"generator": gen.get_state()}
-        ckpt_mod.save(ckpt_path, net, config(done), optimizer=opt, rng=net_cpu_state)
+        full = not done or keep_state
+        ckpt_mod.save(ckpt_path, usable_net(), config(done), optimizer=opt if full else None,
+                      rng={"generator": gen.get_state()} if full else None,
+                      training_weights=net.state_dict() if full and average is not None else None)
 
     log_fields = ["step", "samples", "wall_seconds", "lr", "loss"] + \
         (["predict"] if predict_only else [f"psnr_out@{p:g}dB" for p in EVAL_PSNRS] + ["onestep"])
     if procs.main:
-        _remove_stale_temporaries(ckpt_path, card.log_path, card.path)
+        remove_stale_temporaries(ckpt_path, card.log_path, card.path)
         if resume and card.log_path.exists():
             _repair_log(card.log_path, log_fields, state["step"])
         else:
@@ -1098,24 +1287,21 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
             if procs.world > 1:
                 c, x, sigma, z = (t[lo:hi] for t in (c, x, sigma, z))
             c, x, sigma, z = (t.to(dev, non_blocking=True) for t in (c, x, sigma, z))
-            y = x + sigma * z
+            c, x = c.contiguous(memory_format=memory_format), x.contiguous(memory_format=memory_format)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
                 if predict_only:
-                    est = step_net(c.contiguous(memory_format=memory_format))
+                    loss = (step_net(c).float() - x).pow(2).flatten(1).mean(1).mean()
                 else:
-                    est = step_net(y.contiguous(memory_format=memory_format), c.contiguous(memory_format=memory_format))
-            err = (est.float() - x).pow(2).flatten(1).mean(1)
-            # Algorithm 1, line 7, averaged over this process's rows; DDP averages the
-            # gradients over the processes, which gives the gradient of the global mean.
-            # weight_cap (optional) bounds the 1 / sigma^2 weight: min(1 / sigma^2, cap).
-            weight = sigma.view(-1).pow(-2)
-            if weight_cap is not None:
-                weight = weight.clamp(max=weight_cap)
-            loss = err.mean() if predict_only else (err * weight).mean()
+                    # Algorithm 1, line 7, averaged over this process's rows; DDP averages the
+                    # gradients over the processes, which gives the gradient of the global mean.
+                    loss = denoising_loss(step_net, x, c, sigma, z, weighting)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if average is not None:
+                average.update(net, ema_beta(bs, halflife, rampup, seen=(step + 1) * bs))
             state["step"] = step + 1
+            state["samples"] += bs
             if procs.world == 1:
                 lv, stop_why = loss.item(), None
             else:  # the global loss, and whether any process wants to stop, in one all-reduce
@@ -1138,9 +1324,9 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
                                     samples_s=f"{state['step'] * bs / max(1e-9, state['wall_seconds']):.0f}")
             final = state["step"] == total_steps
             if procs.main and (state["step"] % eval_every == 0 or final):
-                metrics = evaluate(net, test_clips, n=int(tr["eval_windows"]))
+                metrics = evaluate(usable_net(), test_clips, n=int(tr["eval_windows"]))
                 results = {k: round(v, 3) for k, v in metrics.items()}
-                log_row({"step": state["step"], "samples": state["step"] * bs,
+                log_row({"step": state["step"], "samples": state["samples"],
                          "wall_seconds": round(state["wall_seconds"], 1), "lr": lr,
                          "loss": round(state["loss_ema"], 6), **results})
             if final:
@@ -1166,11 +1352,12 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
         bar.close()
     if procs.main:
         net = net.to(memory_format=torch.contiguous_format)
-        log(f"evaluating on the whole test split ({len(test_clips)} sequences)")
-        results = {f"test_{k}": round(v, 3) for k, v in evaluate(net, test_clips, n=None).items()}
+        log(f"evaluating on the whole test split ({len(test_clips)} sequences)"
+            + (" with the averaged weights" if average is not None else ""))
+        results = {f"test_{k}": round(v, 3) for k, v in evaluate(usable_net(), test_clips, n=None).items()}
         write_checkpoint(True)
         _write_card_results(card, config(True))
-        log(f"trained {card.name}: {state['step']} steps, {state['step'] * bs} samples, "
+        log(f"trained {card.name}: {state['step']} steps, {state['samples']} samples, "
             f"{state['wall_seconds'] / 60:.1f} min; {json.dumps(results)}")
     return procs.share(config(True) if procs.main else None)  # the others wait for rank 0 here
 
@@ -1178,10 +1365,20 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
 RESULTS_MARKER = "# ---- results: written by `python -m interp.train`; do not edit below ----"
 
 
+def _without_results(text: str) -> str:
+    """The card's text less its results: everything from the marker on, and any ``[results]``
+    table written by hand (from its header to the next table or the end), so a rewrite replaces
+    the results and never adds a second table."""
+    import re
+
+    text = text.split(RESULTS_MARKER)[0]
+    return re.sub(r"(?ms)^[ \t]*\[results\][ \t]*(#[^\n]*)?$.*?(?=^[ \t]*\[|\Z)", "", text)
+
+
 def _write_card_results(card: Card, cfg: dict) -> None:
     """Rewrite the card's [results] table (everything below the marker) with the final numbers."""
-    text = card.path.read_text()
-    head = text.split(RESULTS_MARKER)[0].rstrip() + "\n\n"
+    text = card.path.read_bytes().decode("utf-8")  # UTF-8 whatever the locale, like read_card
+    head = _without_results(text).rstrip() + "\n\n"
     st = cfg["train_state"]
     lines = [RESULTS_MARKER, "[results]",
              f"steps = {cfg['step']}", f"samples = {cfg['samples']}",
@@ -1214,6 +1411,9 @@ def main(argv=None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present; under torchrun "
                    "each process takes cuda:LOCAL_RANK)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--keep-state", action="store_true",
+                   help="keep the optimizer, random and raw training state in the finished checkpoint (to extend "
+                        "the run later); by default a finished checkpoint holds the weights for use only")
     p.add_argument("--trace-weights", metavar="PREFIX", default=None,
                    help="(debugging) after every step, each process appends the step, a SHA-256 and the norm "
                         "of its weights to PREFIX.rankR.txt")
@@ -1222,7 +1422,8 @@ def main(argv=None) -> int:
         raise InterpError("--max-minutes must be positive")
     try:
         train(args.card, resume=args.resume, max_minutes=args.max_minutes, device=args.device,
-              progress=not args.quiet, on_step=_weights_trace(args.trace_weights) if args.trace_weights else None)
+              progress=not args.quiet, on_step=_weights_trace(args.trace_weights) if args.trace_weights else None,
+              keep_state=args.keep_state)
     except _PeerFailed:
         return 2  # the process that met the error has printed it
     except RuntimeError as err:

@@ -15,8 +15,9 @@ import pytest
 from conftest import assert_one_line_error
 
 REPO = Path(__file__).resolve().parents[1]
-NAMES = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "sampler", "jacobian",
-         "make_figures")
+NAMES = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "sampler",
+         "jacobian", "make_figures")
+RECIPE_ARMS = ("cap1", "paper", "edm", "edm0.1")
 # every row the smoke run must write, per benchmark (more may follow them)
 EXPECTED_ROWS = {
     "leaves_rate": ["loop_numpy", "generate", "loop_render_n1", "generate_single", "projected_1e5"],
@@ -27,6 +28,8 @@ EXPECTED_ROWS = {
     "train_data_overhead": ["fixed_batch", "with_data", "data_only"],
     "bf16_quality": ["speed/eager_fp32", "speed/eager_bf16_channels_last", "delta_psnr_out@40dB"],
     "norm_choice": ["psnr_out@0dB", "psnr_out@40dB", "onestep"],
+    "recipe": [f"{data}/{arm}{ema}/{key}" for data in ("leaves", "natural") for arm in RECIPE_ARMS
+               for ema in ("", "+ema") for key in ("psnr_out@-10dB", "psnr_out@50dB", "identity_margin", "gap@-10dB")],
     "sampler": ["batched_n64", "evaluations/batched_n64", "overhead/batched_n64", "sequential_n1",
                 "evaluations/sequential_n1", "overhead/sequential_n1"],
     "jacobian": ["filter_1px", "forward_1", "cli_wall", "split_jvp_8", "materialise_grad_loop_8"],
@@ -118,6 +121,24 @@ def test_baselines_have_ratio_one_and_targets_are_reported(smoke):
     assert 0 <= overhead["value"] < 1
     assert rows[("sampler", "evaluations/batched_n64")]["value"] >= 1
     assert rows[("jacobian", "cli_wall")]["target"] == 3
+
+
+def test_recipe_compares_every_arm_with_the_current_recipe(smoke):
+    entry = json.loads((smoke / "results.json").read_text())["benchmarks"]["recipe"]
+    rows = {r["name"]: r for r in entry["rows"]}
+    for data in ("leaves", "natural"):
+        for key in ("psnr_out@-20dB", "psnr_out@0dB", "psnr_out@40dB"):
+            base = rows[f"{data}/cap1/{key}"]
+            assert base["baseline"] == "cap1" and base["ratio"] == pytest.approx(1.0)
+            assert base["extra"]["diff"] == 0.0
+            for arm in RECIPE_ARMS:
+                r = rows[f"{data}/{arm}+ema/{key}"]
+                assert r["extra"]["diff"] == pytest.approx(r["value"] - base["value"])
+                assert r["ratio"] == pytest.approx(10 ** (-r["extra"]["diff"] / 10))
+    scores = entry["scores"]
+    assert set(scores) == {"leaves", "natural"} and "invalid" in scores["leaves"]["edm+ema"]
+    # the averaged weights are another network than the trained ones, from the same run
+    assert scores["leaves"]["edm"]["psnr_out@0dB"] != scores["leaves"]["edm+ema"]["psnr_out@0dB"]
 
 
 def test_training_flops_and_share_of_peak(smoke):

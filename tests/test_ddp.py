@@ -59,7 +59,7 @@ def _command(card: Path, *args) -> list[str]:
     """torchrun (as ``python -m torch.distributed.run``) with two CPU processes on this machine."""
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
             "-m", "interp.train", str(card), "--device", "cpu", "--quiet",
-            "--trace-weights", str(card.parent / "trace"), *map(str, args)]
+            "--trace-weights", str(card.parent / "trace"), "--keep-state", *map(str, args)]
 
 
 def torchrun(card: Path, *args, timeout: float = 180) -> subprocess.CompletedProcess:

@@ -44,16 +44,19 @@ samples = 9600
 batch_size = 32
 checkpoint_seconds = 0.05
 eval_every = 0.1
+ema_halflife = 2000
+ema_rampup = 0.05
 eval_windows = 32
 threads = 1
 """
-FINAL_NAMES = {"c.toml", "c.safetensors", "c.log.csv", "trace.rank0.txt"}
+# c.lock: the lock a killed run leaves behind, taken over by the next run
+FINAL_NAMES = {"c.toml", "c.safetensors", "c.log.csv", "trace.rank0.txt", "c.lock"}
 
 
 def _start(folder: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
     return subprocess.Popen([sys.executable, "-m", "interp.train", "c.toml", "--quiet", "--device", "cpu",
-                             "--trace-weights", "trace", *extra], cwd=folder, env=env,
+                             "--trace-weights", "trace", "--keep-state", *extra], cwd=folder, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -137,6 +140,9 @@ def _run_and_compare(tmp_path: Path, kills: int, seed: int) -> None:
         assert torch.equal(a.model[k], b.model[k]), k
     for k in a.optim:
         assert torch.equal(a.optim[k], b.optim[k]), k
+    assert a.train.keys() == b.train.keys() == a.model.keys()  # the raw weights beside their average
+    for k in a.train:
+        assert torch.equal(a.train[k], b.train[k]), k
     assert a.config["results"] == b.config["results"]
 
     ref_rows, cut_rows = _log_rows(ref_dir / "c.log.csv"), _log_rows(cut_dir / "c.log.csv")
@@ -145,6 +151,7 @@ def _run_and_compare(tmp_path: Path, kills: int, seed: int) -> None:
     assert strip(cut_rows) == strip(ref_rows)
     assert len(ref_rows) == 11  # header and one row per 30 steps
     assert not [p.name for p in cut_dir.iterdir() if p.name.startswith(".")]  # temporaries cleaned up
+    assert not (cut_dir / "c.lock").exists()  # the stale lock of the last kill was taken over, then released
     assert "[results]" in (cut_dir / "c.toml").read_text()
 
 

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from interp import checkpoint, data, figures, jacobian, presets, psychometrics, sampler
-from interp.cli import InterpError, run
+from interp.cli import InterpError
 from interp.data import Dataset
 from interp.unet import UNet
 
@@ -421,3 +421,213 @@ def test_the_next_run_removes_the_temporaries_of_a_killed_one(tmp_path):
     proc = run_cli("interp.data", "leaves", "--n", "2", "--quiet", "--out", tmp_path / "x.npz")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [".y.npz.k1ll3d.tmp", "x.npz"]
+
+
+# ------------------------------------------------------------------ training: cards, locks, resume
+from interp import train as train_mod  # noqa: E402
+
+TRAIN_CARD = """# a card with a comment that is not ASCII: résumé
+[model]
+tau = 2
+width = 4
+
+[data]
+source = "leaves"
+n = 40
+
+[train]
+recipe = "smoke"
+samples = 64
+batch_size = 16
+"""
+
+
+def _train_card(folder: Path, text: str = TRAIN_CARD) -> Path:
+    card = folder / "c.toml"
+    card.write_text(text, encoding="utf-8")
+    return card
+
+
+def _edit_config(path: Path, edit) -> None:
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    cfg = json.loads(header["__metadata__"]["config"])
+    edit(cfg, header)
+    header["__metadata__"]["config"] = json.dumps(cfg)
+    new = json.dumps(header).encode()
+    new += b" " * ((8 - len(new) % 8) % 8)
+    path.write_bytes(len(new).to_bytes(8, "little") + new + raw[8 + n:])
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("batch_size", "1000000000", "batch_size must be a positive integer up to"),
+    ("batch_size", "100000000000", "batch_size must be a positive integer up to"),
+    ("eval_windows", str(2**63 - 1), "eval_windows must be"),
+    ("lr", "1e300", "lr must be a number in [0, 10]"),
+    ("threads", str(10**20), "threads must be an integer in"),
+    ("seed", BIG, "seed must be a non-negative integer below 2**63"),
+])
+def test_card_numbers_out_of_range_are_one_line_errors(tmp_path, capsys, key, value, needle):
+    import re
+
+    card = _train_card(tmp_path, re.sub(rf"(?m)^{key} = .*\n", "", TRAIN_CARD) + f"{key} = {value}\n")
+    assert_main_one_line(capsys, train_mod.main, "train", [card, "--quiet"], needle, "c.toml")
+    assert not card.with_suffix(".safetensors").exists()
+
+
+def test_a_batch_larger_than_memory_is_refused_before_allocation(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train_mod, "available_memory", lambda: 2**30)
+    card = _train_card(tmp_path, TRAIN_CARD.replace("batch_size = 16", "batch_size = 65536"))
+    assert_main_one_line(capsys, train_mod.main, "train", [card, "--quiet"], "out of memory", "batch_size = 65536")
+
+
+def test_a_hand_written_results_table_is_replaced_not_doubled(tmp_path):
+    card = _train_card(tmp_path, TRAIN_CARD + "\n[results]\nsteps = 1\n")
+    train_mod.train(card, progress=False, log=lambda *a: None)
+    text = card.read_text(encoding="utf-8")
+    assert text.count("[results]") == 1 and "steps = 4" in text and "résumé" in text
+    train_mod.read_card(card)  # still a card
+
+
+def test_results_are_written_in_utf8_under_the_c_locale(tmp_path):
+    card = _train_card(tmp_path)
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    proc = subprocess.run([sys.executable, "-m", "interp.train", str(card), "--quiet"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    text = card.read_bytes().decode("utf-8")
+    assert "résumé" in text and "[results]" in text
+
+
+def test_a_second_run_on_the_same_card_is_refused_naming_the_first(tmp_path, capsys):
+    card = _train_card(tmp_path, TRAIN_CARD.replace("samples = 64", "samples = 200000"))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    first = subprocess.Popen([sys.executable, "-m", "interp.train", str(card), "--quiet"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lock = card.with_suffix(".lock")
+        for _ in range(600):
+            if lock.exists() and lock.read_text().strip():
+                break
+            assert first.poll() is None, first.communicate()
+            import time
+            time.sleep(0.05)
+        assert_main_one_line(capsys, train_mod.main, "train", [card, "--quiet", "--resume"],
+                             f"process {first.pid}", "already running")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+    assert not card.with_suffix(".lock").exists()  # released when the run stopped
+
+
+def test_a_stale_lock_is_taken_over(tmp_path):
+    card = _train_card(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    card.with_suffix(".lock").write_text(f"{dead.pid}\n")
+    train_mod.train(card, progress=False, log=lambda *a: None)
+    assert not card.with_suffix(".lock").exists()
+
+
+def _stopped_run(folder: Path) -> Path:
+    card = _train_card(folder, TRAIN_CARD.replace("samples = 64", "samples = 256"))
+    train_mod.train(card, max_minutes=1e-6, progress=False, log=lambda *a: None)
+    return card
+
+
+def _set_group(key, value):
+    def edit(cfg, header):
+        cfg["optim_groups"][0][key] = value
+    return edit
+
+
+def _set_adam_step(value):
+    def edit(cfg, header):
+        cfg["train_state"]["step"] = 1
+    return edit
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda cfg, h: cfg.__setitem__("stages", [1]), "stages"),
+    (_set_group("betas", "xy"), "optimizer settings are corrupt"),
+    (_set_group("betas", [5, -3]), "optimizer settings are corrupt"),
+    (_set_group("eps", "tiny"), "optimizer settings are corrupt"),
+    (lambda cfg, h: cfg["train_state"].__setitem__("step", 2**62), "train_state is corrupt"),
+    (lambda cfg, h: cfg["train_state"].__setitem__("step", -1e30), "train_state is corrupt"),
+])
+def test_resume_from_a_corrupt_training_state_is_one_line(tmp_path, capsys, edit, needle):
+    card = _stopped_run(tmp_path)
+    _edit_config(card.with_suffix(".safetensors"), edit)
+    assert_main_one_line(capsys, train_mod.main, "train", [card, "--quiet", "--resume"], needle, "c.safetensors")
+
+
+def test_an_adam_step_that_is_not_the_runs_is_refused(tmp_path, capsys):
+    card = _stopped_run(tmp_path)
+    ck = checkpoint.read(card.with_suffix(".safetensors"))
+    optim = {k: (torch.full_like(v, -1e30) if k.endswith(".step") else v) for k, v in ck.optim.items()}
+    from safetensors.torch import save_file
+
+    tensors = {**{f"model.{k}": v for k, v in ck.model.items()}, **{f"optim.{k}": v for k, v in optim.items()},
+               **{f"rng.{k}": v for k, v in ck.rng.items()}}
+    save_file(tensors, str(card.with_suffix(".safetensors")),
+              metadata={"format": checkpoint.FORMAT, "config": json.dumps(ck.config)})
+    assert_main_one_line(capsys, train_mod.main, "train", [card, "--quiet", "--resume"], "optim.", "step")
+
+
+def test_resuming_with_another_batch_size_counts_the_samples_seen(tmp_path):
+    card = _train_card(tmp_path, TRAIN_CARD.replace("samples = 64", "samples = 256"))
+    train_mod.train(card, max_minutes=1e-6, progress=False, log=lambda *a: None, keep_state=True)
+    seen = checkpoint.read(card.with_suffix(".safetensors")).config["samples"]
+    steps = checkpoint.read(card.with_suffix(".safetensors")).config["step"]
+    assert seen == 16 * steps
+    card.write_text(card.read_text().replace("batch_size = 16", "batch_size = 32"), encoding="utf-8")
+    cfg = train_mod.train(card, resume=True, progress=False, log=lambda *a: None)
+    assert cfg["samples"] == seen + 32 * (cfg["step"] - steps)
+
+
+def test_the_length_note_gives_the_rate_the_checkpoint_had():
+    note = train_mod._length_change_note(8, 32, 8, base_lr=1e-3, old_lr=2e-3)
+    assert "from 6.25e-05 to 0.001" in note  # the old run ended at 2e-3 / 32, not 1e-3 / 32
+
+
+# ----------------------------------------------------------------------- checkpoints at load
+def test_non_finite_weights_are_refused_at_load(tmp_path, capsys):
+    torch.manual_seed(0)
+    net = UNet(tau=2, width=4)
+    with torch.no_grad():
+        net.enc1[0].weight[0, 0, 0, 0] = float("nan")
+    path = checkpoint.save(tmp_path / "nan.safetensors", net, {})
+    with pytest.raises(InterpError, match="nan.safetensors.*NaN or infinite"):
+        checkpoint.load(path)
+    assert_main_one_line(capsys, jacobian.main, "jacobian", ["--ckpt", path, "--pixel", "center", "--out", tmp_path],
+                         "NaN or infinite")
+
+
+def test_a_checkpoint_whose_size_disagrees_with_its_header_is_refused(tmp_path):
+    torch.manual_seed(0)
+    path = checkpoint.save(tmp_path / "net.safetensors", UNet(tau=2, width=4), {})
+    padded = tmp_path / "padded.safetensors"
+    padded.write_bytes(path.read_bytes() + b"\0" * 64)
+    with pytest.raises(InterpError, match="truncated or padded"):
+        checkpoint.read(padded)
+    huge = tmp_path / "huge.safetensors"  # 3 GB, sparse: refused from its first bytes, never read whole
+    with open(huge, "wb") as f:
+        f.write((2**40).to_bytes(8, "little"))
+        f.truncate(3 * 2**30)
+    with pytest.raises(InterpError, match="bad safetensors header"):
+        checkpoint.read(huge)
+
+
+def test_a_checkpoint_renamed_to_another_cards_name_is_not_that_model(tmp_path, monkeypatch):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.toml").write_text(TRAIN_CARD.replace("samples = 64", "samples = 32"), encoding="utf-8")
+    train_mod.train(tmp_path / "a.toml", progress=False, log=lambda *a: None)
+    shutil.copy(tmp_path / "a.safetensors", tmp_path / "b.safetensors")
+    monkeypatch.setenv(figures.MODELS_DIR_ENV, str(tmp_path))
+    assert figures.load_model("a").tau == 2
+    with pytest.raises(InterpError, match="trained from card 'a', not 'b'"):
+        figures.load_model("b")
+    (tmp_path / "a.toml").write_text(TRAIN_CARD.replace("width = 4", "width = 8"), encoding="utf-8")
+    with pytest.raises(InterpError, match="its card .*a.toml describes"):
+        figures.load_model("a")

@@ -119,7 +119,7 @@ def test_resume_ends_with_the_same_weights(tmp_path):
 def test_resuming_a_longer_run_says_the_schedule_restarts(tmp_path):
     """Raising `samples` and resuming sends the rate back up; the run says so in one line."""
     card = write_card(tmp_path, samples=256)  # 8 steps: ends at lr / 32
-    train.train(card, progress=False, log=lambda *a: None)
+    train.train(card, progress=False, log=lambda *a: None, keep_state=True)
     write_card(tmp_path, samples=1024)  # 32 steps: step 8 is at 25%, full rate
     lines = []
     train.train(card, resume=True, progress=False, log=lambda *a: lines.append(" ".join(map(str, a))))
@@ -137,7 +137,7 @@ def test_resuming_a_longer_run_says_the_schedule_restarts(tmp_path):
 def test_resuming_with_a_changed_recipe_records_a_stage(tmp_path):
     """A resumed run whose card changed its recipe says so and keeps the history in the checkpoint."""
     card = write_card(tmp_path, samples=256)  # 8 steps
-    train.train(card, progress=False, log=lambda *a: None)
+    train.train(card, progress=False, log=lambda *a: None, keep_state=True)
     first = read(tmp_path / "tiny.safetensors").config
     assert first["stages"] == [{"from_step": 0, "recipe": first["recipe"]}]
     step = first["train_state"]["step"]
@@ -375,7 +375,7 @@ def test_resume_accepts_leaves_regenerated_with_other_rounding(tmp_path, monkeyp
     """Frames generated from the same seed on another CPU can differ in their last bits: the
     exact fingerprint changes, the generator and the checksum do not; anything else refuses."""
     card = write_card(tmp_path, samples=64)
-    train.train(card, progress=False, log=lambda *a: None)
+    train.train(card, progress=False, log=lambda *a: None, keep_state=True)
     saved = read(tmp_path / "tiny.safetensors").config["data"]
     assert isinstance(saved["checksum"], float)
     real = train.load_clips
