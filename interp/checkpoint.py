@@ -48,14 +48,17 @@ class Checkpoint:
 
         tau, width, norm = net_cfg.get("tau"), net_cfg.get("width"), net_cfg.get("norm")
         predict_only = net_cfg.get("predict_only", False)
+        skip = net_cfg.get("skip", False)  # absent in checkpoints older than the option
         # check before building: a tampered config must not make us allocate a huge network
         if not _int_in(tau, 0, 10) or not _int_in(width, 1, 512) or norm not in NORMS \
-                or not isinstance(predict_only, bool):
+                or not isinstance(predict_only, bool) or not isinstance(skip, bool) or (skip and predict_only):
             raise InterpError(f"{where}config cannot rebuild the network: net = "
                               f"{json.dumps(net_cfg, sort_keys=True, default=str)[:200]} (tau 0..10, width "
-                              f"1..512, norm one of {', '.join(NORMS)}, predict_only a boolean)")
-        net = UNet(tau=tau, width=width, norm=norm, predict_only=predict_only)
-        expected = net.state_dict()
+                              f"1..512, norm one of {', '.join(NORMS)}, predict_only and skip booleans, not both)")
+        # the shapes the config implies, from a network on the "meta" device (no memory): a header
+        # claiming width 512 over a few small tensors is refused without allocating the 470 MB it implies
+        with torch.device("meta"):
+            expected = UNet(tau=tau, width=width, norm=norm, predict_only=predict_only, skip=skip).state_dict()
         missing = sorted(set(expected) - set(self.model))
         extra = sorted(set(self.model) - set(expected))
         if missing or extra:
@@ -73,6 +76,7 @@ class Checkpoint:
                 raise InterpError(f"{where}weights are corrupt: {k} has dtype {self.model[k].dtype}, not a float")
             if not torch.isfinite(self.model[k]).all():
                 raise InterpError(f"{where}weights are corrupt: {k} holds NaN or infinite values")
+        net = UNet(tau=tau, width=width, norm=norm, predict_only=predict_only, skip=skip)  # the weights fit: build it
         net.load_state_dict(self.model)
         return net.eval()
 

@@ -11,6 +11,7 @@ A model card is a small TOML file::
     width = 32
     norm = "none"                 # "none" | "batch"
     predict_only = false          # true: the prediction-only network of Fig. 6
+    skip = false                  # true: x_hat = y + U-net output (not the paper's choice)
 
     [data]                        # where the clips come from
     source = "leaves"             # "leaves" (generated from seed) | "npz" (a dataset file)
@@ -177,7 +178,7 @@ class Card:
 
 
 _CARD_TABLES = ("model", "data", "train", "results")
-_MODEL_KEYS = {"tau", "width", "norm", "predict_only", "name"}
+_MODEL_KEYS = {"tau", "width", "norm", "predict_only", "skip", "name"}
 _DATA_KEYS = {"leaves": {"source", "n", "seed", "variant"}, "npz": {"source", "path"}}
 
 
@@ -256,9 +257,12 @@ def read_card(path) -> Card:
     predict_only = model.get("predict_only", False)
     if not isinstance(predict_only, bool) or (predict_only and tau < 1):
         raise bad("model", "predict_only", "[model] predict_only must be a boolean (and needs tau >= 1)")
+    skip = model.get("skip", False)
+    if not isinstance(skip, bool) or (skip and predict_only):
+        raise bad("model", "skip", "[model] skip must be a boolean (and cannot go with predict_only)")
     if "name" in model and not isinstance(model["name"], str):
         raise bad("model", "name", f"[model] name must be a string, got {short_repr(model['name'])}")
-    model = {"tau": tau, "width": width, "norm": norm, "predict_only": predict_only}
+    model = {"tau": tau, "width": width, "norm": norm, "predict_only": predict_only, "skip": skip}
 
     data = dict(raw["data"])
     source = data.get("source")

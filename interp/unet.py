@@ -3,8 +3,10 @@
 Input: the tau past frames ``c`` [B, tau, H, W] (oldest first) and one noisy observation of
 the next frame ``y`` [B, 1, H, W], stacked along the time axis into tau + 1 input channels
 (the paper's (tau + 1) x 3 x 3 spatio-temporal first kernel is exactly a 2-D convolution over
-these channels). Output: the estimated clean next frame x_hat [B, 1, H, W]; no input-output
-skip connection.
+these channels). Output: the estimated clean next frame x_hat [B, 1, H, W]. As in the paper there is no input-output
+skip connection by default; ``skip=True`` adds one (x_hat = y + U-net output, so the U-net
+learns the denoising residual and the identity, right at low noise, costs nothing). The sum
+is still bias-free and homogeneous; ``benchmarks/recipe.py`` measures both side by side.
 
 Three scales, two blocks of (3x3 convolution, normalization, ReLU) at each; ``width``
 channels at the first scale, doubling at each 2x downsampling (max pooling); the decoder
@@ -149,14 +151,20 @@ class UNet(nn.Module):
     predict_only : bool
         The prediction-only network of Fig. 6: input is the tau past frames alone, no noisy
         observation; call it as ``net(c)``.
+    skip : bool
+        Add the noisy observation to the output (a residual network; not the paper's choice).
     """
 
-    def __init__(self, tau: int = 2, width: int = 64, norm: str = "none", predict_only: bool = False):
+    def __init__(self, tau: int = 2, width: int = 64, norm: str = "none", predict_only: bool = False,
+                 skip: bool = False):
         super().__init__()
         if tau < 0 or (predict_only and tau < 1):
             raise ValueError(f"tau must be >= 0 (>= 1 for a prediction-only network), got {tau}")
         if width < 1:
             raise ValueError(f"width must be positive, got {width}")
+        if skip and predict_only:
+            raise ValueError("a prediction-only network has no noisy observation to skip to its output")
+        self.skip = bool(skip)
         self.tau, self.width, self.norm, self.predict_only = tau, width, norm, predict_only
         c_in = tau if predict_only else tau + 1
         w = width
@@ -177,7 +185,7 @@ class UNet(nn.Module):
     def config(self) -> dict:
         """Everything needed to rebuild this network."""
         return {"arch": "unet", "tau": self.tau, "width": self.width, "norm": self.norm,
-                "predict_only": self.predict_only}
+                "predict_only": self.predict_only, "skip": self.skip}
 
     def forward(self, y: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         if self.predict_only:
@@ -200,4 +208,5 @@ class UNet(nn.Module):
         m = self.mid(self.pool(e2))
         d2 = self.dec2(torch.cat([self.up2(m), e2], dim=1))
         d1 = self.dec1(torch.cat([self.up1(d2), e1], dim=1))
-        return self.out(d1)
+        out = self.out(d1)
+        return out + y if self.skip else out

@@ -33,6 +33,20 @@ def test_round_trip(tmp_path):
         torch.testing.assert_close(loaded(y, c), net(y, c), rtol=0, atol=0)
 
 
+def test_round_trip_skip_and_older_configs_without_the_key(tmp_path):
+    p = tmp_path / "s.safetensors"
+    net = _save(p, skip=True)
+    y, c = torch.rand(2, 1, 32, 32), torch.rand(2, 2, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(interp.load(p)(y, c), net(y, c), rtol=0, atol=0)
+    old = checkpoint.read(p)  # a checkpoint written before the option: no "skip" key, no skip
+    del old.config["net"]["skip"]
+    assert old.build().skip is False
+    old.config["net"]["skip"] = "yes"
+    with pytest.raises(InterpError, match="skip"):
+        old.build()
+
+
 def test_round_trip_batchnorm_statistics(tmp_path):
     torch.manual_seed(0)
     net = UNet(tau=1, width=8, norm="batch")

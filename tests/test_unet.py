@@ -103,3 +103,19 @@ def test_euler_identity_eq5(norm):
     _, x_c = jvp(lambda cc: net(y, cc), (c,), (c,))
     torch.testing.assert_close(x_y + x_c, out, rtol=1e-4, atol=1e-5)
     assert x_y.abs().mean() > 1e-3 and x_c.abs().mean() > 1e-3  # both parts contribute
+
+
+def test_skip_adds_the_observation_and_keeps_homogeneity_and_eq5():
+    torch.manual_seed(0)
+    plain = UNet(tau=2, width=8).eval()
+    skip = UNet(tau=2, width=8, skip=True).eval()
+    skip.load_state_dict(plain.state_dict())  # same weights: the skip adds no parameter
+    y, c = torch.rand(2, 1, 16, 16), torch.rand(2, 2, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(skip(y, c), plain(y, c) + y, atol=1e-6)
+        assert torch.allclose(skip(2.5 * y, 2.5 * c), 2.5 * skip(y, c), atol=1e-5)
+    out, (jy, jc) = skip(y, c), (jvp(lambda v: skip(v, c), (y,), (y,))[1], jvp(lambda v: skip(y, v), (c,), (c,))[1])
+    assert torch.allclose(jy + jc, out, atol=1e-5)  # Euler's identity, eq. 5
+    assert skip.config()["skip"] is True and plain.config()["skip"] is False
+    with pytest.raises(ValueError, match="prediction-only"):
+        UNet(tau=2, width=8, predict_only=True, skip=True)
