@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._harness import Context, row
+from ._harness import Context, Memory, row
 
 DESCRIPTION = (
     "Training recipes at equal compute: one run per loss weighting (the current `cap` = min(1/sigma^2, 1), "
-    "the paper's 1/sigma^2, EDM's 1/sigma^2 + 1/sigma_data^2 with sigma_data 0.5 and 0.1), trained by "
-    "`interp.train.train` from cards identical but for the weighting (same data, seed, samples, batch, "
+    "the paper's 1/sigma^2, EDM's 1/sigma^2 + 1/sigma_data^2 (Karras et al. 2022) with sigma_data 0.1 and "
+    "0.03, the latter near the std of the prediction residual, so high-noise windows weigh as much as "
+    "low-noise ones; and edm0.03 on a U-net with an input-output skip, `skip = true`), trained by "
+    "`interp.train.train` from cards identical but for these keys (same data, seed, samples, batch, "
     "schedule, width 32, tau 2, fp32 channels_last), each keeping an EMA of its weights (`ema_halflife` "
     "large, `ema_rampup` 0.05: the average's half-life is 5% of the samples seen). Every run is scored "
     "twice, trained weights (`NAME`) and averaged weights (`NAME+ema`), on held-out clips: output PSNR "
@@ -34,11 +36,12 @@ DESCRIPTION = (
     "built from ../shared/data/davis-mini (skipped when absent; test videos car-roundabout and goat); "
     "smoke: width 8, 1k samples, tiny data, 2 probes x 4 samples."
 )
-ARMS = {  # name -> the [train] keys that differ
+ARMS = {  # name -> the [train] keys that differ ("skip" goes to [model])
     "cap1": {"weighting": "cap", "weight_cap": 1.0},
     "paper": {"weighting": "paper"},
-    "edm": {"weighting": "edm", "sigma_data": 0.5},
     "edm0.1": {"weighting": "edm", "sigma_data": 0.1},
+    "edm0.03": {"weighting": "edm", "sigma_data": 0.03},
+    "edm0.03-skip": {"weighting": "edm", "sigma_data": 0.03, "skip": True},
 }
 BASELINE = "cap1"
 PSNRS = (-20.0, -10.0, 0.0, 10.0, 20.0, 30.0, 40.0, 50.0)
@@ -47,8 +50,10 @@ DAVIS_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "d
 
 
 def _card(folder: Path, name: str, data: str, train: dict, predict_only: bool = False, width: int = 32) -> Path:
-    lines = ["[model]", "tau = 2", f"width = {width}", f"predict_only = {str(predict_only).lower()}", "",
-             "[data]", data, "", "[train]"]
+    train = dict(train)
+    skip = train.pop("skip", False)
+    lines = ["[model]", "tau = 2", f"width = {width}", f"predict_only = {str(predict_only).lower()}",
+             f"skip = {str(skip).lower()}", "", "[data]", data, "", "[train]"]
     lines += [f"{k} = {v!r}".replace("'", '"').replace("True", "true").replace("False", "false")
               for k, v in train.items()]
     path = folder / f"{name}.toml"
@@ -105,30 +110,35 @@ def run(ctx: Context) -> dict:
               "precision": "fp32", "channels_last": not ctx.smoke, "eval_every": 0.5, "eval_windows": 64,
               "checkpoint_seconds": 1e6, "ema_halflife": 1e9, "ema_rampup": 0.05,
               "threads": torch.get_num_threads()}
+    cpu = ctx.on_cpu()  # training and scoring run on the CPU here
     results: dict[str, dict[str, dict]] = {}
     notes, rows = [], []
     with tempfile.TemporaryDirectory(prefix="recipe-") as tmp:
         folder = Path(tmp)
         for dname, data in _datasets(ctx, folder).items():
             scores: dict[str, dict] = {}
+            mem: dict[str, Memory] = {}  # peak memory of each arm's training and scoring
             pred = _card(folder, f"{dname}-predict", data, {**common, "weighting": "paper"}, True, width)
-            train(pred, progress=False, log=ctx.log, keep_state=True)
+            _, mem["predict"], _ = cpu.measure(lambda: train(pred, progress=False, log=ctx.log, keep_state=True))
             _, test, _ = load_clips(read_card(pred))
             n_eval = min(len(test), 64 if ctx.smoke else 2000)
             predict = _curve(checkpoint.read(pred.with_suffix(".safetensors")).build(), test, n_eval)["predict"]
             for arm, keys in ARMS.items():
                 card = _card(folder, f"{dname}-{arm}", data, {**common, **keys}, False, width)
                 ctx.log(f"recipe: {dname} {arm}, {samples} samples")
-                cfg = train(card, progress=False, log=ctx.log, keep_state=True)
+                _, mem[arm], cfg = cpu.measure(lambda: train(card, progress=False, log=ctx.log, keep_state=True))
                 ck = checkpoint.read(card.with_suffix(".safetensors"))
                 averaged = ck.build()
                 trained = checkpoint.Checkpoint(ck.config, ck.train, {}, {}, ck.path).build()
                 for label, net in ((arm, trained), (f"{arm}+ema", averaged)):
-                    s = _curve(net, test, n_eval)
+                    _, m, s = cpu.measure(lambda: _curve(net, test, n_eval))
+                    mem[arm] = mem[arm] | m
                     s["gap@-10dB"] = s["psnr_out@-10dB"] - predict
                     s["identity_margin"] = min(s[f"psnr_out@{p:g}dB"] - p for p in IDENTITY)
                     if dname == "leaves":
-                        s.update(_probes(net, ctx.smoke))
+                        _, m, probes = cpu.measure(lambda: _probes(net, ctx.smoke))
+                        mem[arm] = mem[arm] | m
+                        s.update(probes)
                     s["minutes"] = cfg["train_state"]["wall_seconds"] / 60
                     scores[label] = s
             results[dname] = scores
@@ -163,7 +173,7 @@ def run(ctx: Context) -> dict:
                         continue
                     ratio = 10.0 ** (-(a - b) / 10.0) if unit == "dB" else (a / b if b else math.nan)
                     rows.append(row(f"{dname}/{label}/{key}", metric, unit, a, baseline=BASELINE,
-                                    ratio=ratio, diff=a - b,
+                                    ratio=ratio, diff=a - b, mem=mem[label.split("+")[0]],
                                     note=f"{a:.3f} against {b:.3f} for {BASELINE}; diff {a - b:+.3f}"
                                          + ("; ratio = output MSE ratio" if unit == "dB" else "")))
     notes.append("dB rows: ratio = 10^(-(value - baseline)/10), the output MSE ratio against the current "

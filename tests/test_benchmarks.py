@@ -17,7 +17,7 @@ from conftest import assert_one_line_error
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "sampler",
          "jacobian", "make_figures")
-RECIPE_ARMS = ("cap1", "paper", "edm", "edm0.1")
+RECIPE_ARMS = ("cap1", "paper", "edm0.1", "edm0.03", "edm0.03-skip")
 # every row the smoke run must write, per benchmark (more may follow them)
 EXPECTED_ROWS = {
     "leaves_rate": ["loop_numpy", "generate", "loop_render_n1", "generate_single", "projected_1e5"],
@@ -136,9 +136,9 @@ def test_recipe_compares_every_arm_with_the_current_recipe(smoke):
                 assert r["extra"]["diff"] == pytest.approx(r["value"] - base["value"])
                 assert r["ratio"] == pytest.approx(10 ** (-r["extra"]["diff"] / 10))
     scores = entry["scores"]
-    assert set(scores) == {"leaves", "natural"} and "invalid" in scores["leaves"]["edm+ema"]
+    assert set(scores) == {"leaves", "natural"} and "invalid" in scores["leaves"]["edm0.03-skip+ema"]
     # the averaged weights are another network than the trained ones, from the same run
-    assert scores["leaves"]["edm"]["psnr_out@0dB"] != scores["leaves"]["edm+ema"]["psnr_out@0dB"]
+    assert scores["leaves"]["edm0.1"]["psnr_out@0dB"] != scores["leaves"]["edm0.1+ema"]["psnr_out@0dB"]
 
 
 def test_training_flops_and_share_of_peak(smoke):
