@@ -459,7 +459,7 @@ def load_results(path: Path) -> dict:
     is a one-line :class:`interp.cli.InterpError`: dropping it would lose the results of the
     benchmarks not run this time. A UTF-8 byte-order mark (an editor's) is allowed.
     """
-    from interp.cli import InterpError
+    from interp.cli import InterpError, short_repr
 
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -473,6 +473,15 @@ def load_results(path: Path) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("benchmarks"), dict):
         raise InterpError(f"the results file {path} is not a JSON object of format {FORMAT!r} with a "
                           "'benchmarks' table; move it away to start a new one")
+    for name, entry in data["benchmarks"].items():  # each kept entry is shown again in results.md
+        for device in ("cpu", "cuda"):
+            try:
+                render_markdown({"machine": {"device": device}, "updated": "", "benchmarks": {name: entry},
+                                 "notes": {"memory": "", "ratio": "", "spread": ""}})
+            except (AttributeError, KeyError, TypeError, ValueError, IndexError) as err:
+                raise InterpError(f"the results file {path} has a malformed entry {short_repr(name)} "
+                                  f"({type(err).__name__}: {short_repr(str(err), 60)}); move the file away or "
+                                  "delete the entry") from None
     return data
 
 

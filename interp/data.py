@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli import ArgumentParser, InterpError, nonneg_int, positive_int, run, seed_int, unit_float
-from .io import atomic_write, check_writable, remove_stale_temporaries, sigterm_as_interrupt
+from .io import atomic_write, available_memory, check_writable, remove_stale_temporaries, sigterm_as_interrupt
 
 __all__ = ["Dataset", "load", "save", "check_frame_size", "main"]
 
@@ -108,20 +108,22 @@ def load(path) -> Dataset:
     if not path.is_file():
         raise InterpError(f"dataset file {path} is not a file")
     try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):  # a plain .npy: an array, not a dataset
-            raise InterpError(f"{path} is not an interp dataset (a single .npy array, not an .npz archive)")
-        with z:
-            names = set(z.files)
-            if "frames" not in names:
-                raise InterpError(f"{path} is not an interp dataset (no 'frames' array)")
-            arrays = {k: z[k] for k in sorted(names) if k in ("frames", "source") or k.startswith("meta.")}
-            for k, v in arrays.items():  # a member that is not in .npy format comes back as raw bytes
-                if not isinstance(v, np.ndarray):
-                    raise InterpError(f"{path} is not an interp dataset (its member {k!r} is not a .npy array)")
-            frames = arrays.pop("frames")
-            source = json.loads(str(arrays.pop("source")[()])) if "source" in arrays else {}
-            meta = {k[5:]: v for k, v in arrays.items()}
+        # the file is ours to close: np.load(path) leaves it open when a damaged zip fails to parse
+        with open(path, "rb") as fh:
+            z = np.load(fh, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):  # a plain .npy: an array, not a dataset
+                raise InterpError(f"{path} is not an interp dataset (a single .npy array, not an .npz archive)")
+            with z:
+                names = set(z.files)
+                if "frames" not in names:
+                    raise InterpError(f"{path} is not an interp dataset (no 'frames' array)")
+                arrays = {k: z[k] for k in sorted(names) if k in ("frames", "source") or k.startswith("meta.")}
+                for k, v in arrays.items():  # a member that is not in .npy format comes back as raw bytes
+                    if not isinstance(v, np.ndarray):
+                        raise InterpError(f"{path} is not an interp dataset (its member {k!r} is not a .npy array)")
+                frames = arrays.pop("frames")
+                source = json.loads(str(arrays.pop("source")[()])) if "source" in arrays else {}
+                meta = {k[5:]: v for k, v in arrays.items()}
     except InterpError:
         raise
     except ValueError as err:
@@ -175,11 +177,17 @@ def _head(path: Path, n: int = 8) -> bytes:
 
 def check_frame_size(frames: np.ndarray, where) -> None:
     """A one-line error naming ``where`` (a file, a sequence) unless the frames' height and width
-    are multiples of 4, as the U-net needs."""
+    are multiples of 4, as the U-net needs, and neither is more than 16 times the other (the
+    U-net's coarsest scale would be a line of pixels, and a figure of such frames takes GBs)."""
+    from .davis import MAX_ASPECT
+
     H, W = frames.shape[-2:]
     if H % 4 or W % 4:
         raise InterpError(f"{where}: frames of {H}x{W} pixels do not fit the U-net "
                           "(height and width must be multiples of 4)")
+    if max(H, W) > MAX_ASPECT * min(H, W):
+        raise InterpError(f"{where}: frames of {H}x{W} pixels are too elongated for the U-net "
+                          f"(at most {MAX_ASPECT}:1 either way)")
 
 
 def _open_unit_float(text: str) -> float:
@@ -222,7 +230,8 @@ def _parser() -> ArgumentParser:
     lv.add_argument("--seed", type=seed_int, default=0, help="dataset seed (default 0)")
     lv.add_argument("--start", type=nonneg_int, default=0, help="index of the first sequence (default 0)")
     lv.add_argument("--variant", choices=VARIANTS, default="default", help="generator variant")
-    lv.add_argument("--n-disks", type=int, default=None, help="disks per sequence ('many' variant)")
+    lv.add_argument("--n-disks", type=int, default=None,
+                    help="disks per sequence ('many' variant; 2 to 128, default 3)")
     lv.add_argument("--out", required=True, help="output .npz path")
     lv.add_argument("--quiet", action="store_true", help="no progress bar")
     dv = sub.add_parser("davis32", help="DAVIS32 (appendix D) from a DAVIS 2017 folder in its own layout")
@@ -265,10 +274,15 @@ def main(argv=None) -> int:
 
 def _build(args, out: Path) -> None:
     if args.command == "leaves":
-        from .leaves import LeavesConfig, generate
+        from .leaves import LeavesConfig, generate, memory_estimate
 
         n_disks = args.n_disks if args.n_disks is not None else (3 if args.variant == "many" else 2)
         cfg = LeavesConfig(variant=args.variant, n_disks=n_disks)
+        need, have = memory_estimate(args.n, cfg), available_memory()
+        if have is not None and need > have:
+            raise InterpError(f"out of memory (--n {args.n} sequences of {cfg.frames} frames of {cfg.size}x{cfg.size} "
+                              f"with {cfg.n_disks} disks need about {need / 2**30:.1f} GiB; "
+                              f"{have / 2**30:.1f} GiB are available)")
         ds = generate(args.n, args.seed, config=cfg, start=args.start, progress=not args.quiet)
         save(ds, out)
         _report(out, ds)

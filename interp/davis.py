@@ -35,7 +35,8 @@ from .cli import InterpError
 from .data import Dataset
 
 __all__ = ["CLIP_FRAMES", "SIZE", "SCALE_HEIGHTS", "GRID", "crop_grid", "clips_from_frames", "list_videos",
-           "read_split", "split_videos", "build_davis32", "is_frame_file", "read_frame_gray"]
+           "read_split", "split_videos", "build_davis32", "is_frame_file", "read_frame_gray", "check_frame_shape",
+           "MAX_ASPECT"]
 
 CLIP_FRAMES = 11
 SIZE = 32
@@ -44,6 +45,25 @@ GRID = (3, 7)
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 #: The image formats a frame file may hold (Pillow's names).
 FRAME_FORMATS = ("JPEG", "PNG", "BMP", "TIFF")
+
+
+#: The most elongated frame taken, width to height or height to width. A frame is scaled to 128,
+#: 96 and 64 rows with its aspect kept, so a 3000x2 frame would become 192000 pixels wide (1 GB
+#: per 11-frame window) for 21 crops; DAVIS's frames are 16:9, ultra-wide video about 2.4:1.
+MAX_ASPECT = 16
+
+
+def check_frame_shape(shape, where) -> None:
+    """A one-line error naming ``where`` unless a frame of ``shape`` ([H, W]) can be cut into
+    clips: no side 0, and no more elongated than :data:`MAX_ASPECT` to 1. Checked before any
+    frame is scaled, so an absurd shape costs no memory."""
+    h, w = (int(v) for v in shape[-2:])
+    if h <= 0 or w <= 0:
+        raise InterpError(f"{where}: a frame of {w}x{h} pixels is empty")
+    if max(h, w) > MAX_ASPECT * min(h, w):
+        wide = max(SIZE, round(w * max(SCALE_HEIGHTS) / h))
+        raise InterpError(f"{where}: frames of {w}x{h} pixels are too elongated (at most {MAX_ASPECT}:1 either "
+                          f"way; scaled to {max(SCALE_HEIGHTS)} rows they would be {wide} pixels wide)")
 
 
 def crop_grid(height: int, width: int, size: int = SIZE, grid: tuple[int, int] = GRID) -> list[tuple[int, int]]:
@@ -78,6 +98,9 @@ def clips_from_frames(frames: Sequence[np.ndarray] | np.ndarray, scale_heights: 
     A video shorter than 11 frames gives no clips.
     """
     n_windows = len(frames) // CLIP_FRAMES
+    for w in range(n_windows):  # every frame before any is scaled
+        for t in range(CLIP_FRAMES):
+            check_frame_shape(np.shape(frames[w * CLIP_FRAMES + t]), f"frame {w * CLIP_FRAMES + t}")
     clips, meta = [], {k: [] for k in ("window", "first_frame", "scale", "location", "row", "col")}
     for w in range(n_windows):
         window = [np.asarray(frames[w * CLIP_FRAMES + t], dtype=np.float32) for t in range(CLIP_FRAMES)]
@@ -217,6 +240,8 @@ def build_davis32(root, seed: int = 0, test_fraction: float = 0.2, videos: Seque
         frames = []
         for f in used:
             frames.append(read_frame_gray(f))
+            if len(frames) == 1:  # before the other frames are read
+                check_frame_shape(frames[0].shape, f"video {name!r} ({f})")
             bar.update(1)
         shapes = {fr.shape for fr in frames}
         if len(shapes) > 1:

@@ -60,7 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .cli import ArgumentParser, InterpError, run, short_repr
-from .io import atomic_write
+from .io import atomic_write, remove_stale_temporaries, sigterm_as_interrupt
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -1134,6 +1134,7 @@ def write_cached_table(cache_dir: str | Path, spec: FigureSpec, key: str, materi
             "compute_seconds": None if seconds is None else round(seconds, 3)}
     try:
         csv_path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(csv_path, meta_path)  # left by a run killed while writing this entry
         with atomic_write(csv_path, "wb") as f:
             f.write(data)
         with atomic_write(meta_path, "wb") as f:
@@ -1538,9 +1539,6 @@ def _one_line(err: BaseException) -> str:
 
 
 def main(argv=None) -> int:
-    global _PROGRESS_BARS
-    import contextlib
-
     args = _parser().parse_args(argv)
     all_specs = load_manifest(args.manifest)
     specs = all_specs
@@ -1568,10 +1566,21 @@ def main(argv=None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InterpError(f"cannot create output folder {out_dir}: {err.strerror or err}") from None
-    if args.gallery_only:
-        path = write_gallery(all_specs, out_dir, args.manifest.name)
-        print(f"gallery written to {path}")
-        return 0
+    # what a run killed while writing (SIGKILL) left beside the files this one is about to write
+    remove_stale_temporaries(out_dir / GALLERY, *([] if args.gallery_only else
+                                                   [out_dir / o for s in specs for o in s.outputs]))
+    with sigterm_as_interrupt():  # SIGTERM, like Ctrl-C, removes the temporary being written
+        if args.gallery_only:
+            path = write_gallery(all_specs, out_dir, args.manifest.name)
+            print(f"gallery written to {path}")
+            return 0
+        return _render(args, specs, all_specs, preset, out_dir)
+
+
+def _render(args, specs: list[FigureSpec], all_specs: list[FigureSpec], preset, out_dir: Path) -> int:
+    """The figures of ``specs`` and the gallery, written into ``out_dir`` (see :func:`main`)."""
+    global _PROGRESS_BARS
+    import contextlib
 
     models = contextlib.nullcontext()
     if preset is not None:

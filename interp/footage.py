@@ -37,8 +37,8 @@ import numpy as np
 
 from .cli import InterpError
 from .data import Dataset
-from .davis import CLIP_FRAMES, FRAME_SUFFIXES, GRID, SCALE_HEIGHTS, SIZE, clips_from_frames, is_frame_file, \
-    read_frame_gray, split_videos
+from .davis import CLIP_FRAMES, FRAME_SUFFIXES, GRID, SCALE_HEIGHTS, SIZE, check_frame_shape, clips_from_frames, \
+    is_frame_file, read_frame_gray, split_videos
 
 __all__ = ["VIDEO_SUFFIXES", "frame_files", "read_video_gray", "unique_names", "build_footage"]
 
@@ -138,6 +138,7 @@ def _clips_of_stream(frames: Iterable[np.ndarray], label: str, bar=None
     for frame in frames:
         if shape is None:
             shape = frame.shape
+            check_frame_shape(shape, label)  # before a window of them is read and scaled
         elif frame.shape != shape:
             raise InterpError(f"{label}: frame {n} is {frame.shape[1]}x{frame.shape[0]} pixels, "
                               f"the first frame is {shape[1]}x{shape[0]}; all frames must have one size")

@@ -34,6 +34,8 @@ __all__ = [
     "LeavesConfig",
     "VARIANTS",
     "generate",
+    "memory_estimate",
+    "MAX_DISKS",
     "render",
     "p_larger_in_front",
     "split_is_test",
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 VARIANTS = ("default", "depth-motion", "brightness", "stochastic", "many")
+#: The most disks per sequence: the painter's order is stored as int8 (``layer``), and beyond a
+#: few dozen disks of 3 to 9 px radius a 32x32 frame is covered many times over anyway.
+MAX_DISKS = 128
 
 # Uniforms drawn per sequence: a fixed count, so that the counter of sequence i is known.
 _GLOBAL_DRAWS = 8  # background, meeting frame, meeting point (2), offset (2), coin, spare
@@ -80,8 +85,9 @@ class LeavesConfig:
             raise ValueError(f"frames must be between 1 and 11, got {self.frames}")
         if self.size < 8:
             raise ValueError(f"size must be at least 8 pixels, got {self.size}")
-        if self.n_disks < 2:
-            raise ValueError(f"n_disks must be at least 2, got {self.n_disks}")
+        if isinstance(self.n_disks, bool) or not isinstance(self.n_disks, (int, np.integer)) \
+                or not 2 <= self.n_disks <= MAX_DISKS:
+            raise ValueError(f"n_disks must be an integer from 2 to {MAX_DISKS}, got {self.n_disks!r}")
         if self.variant != "many" and self.n_disks != 2:
             raise ValueError("more than two disks is the 'many' variant")
         lo, hi = self.depth_range
@@ -325,6 +331,20 @@ def render(
         cover.neg_().add_(rk[..., None, None] + 0.5).clamp_(0.0, 1.0)
         img.lerp_(lk[..., None, None].expand_as(img), cover)  # img + cover * (lum - img)
     return out
+
+
+def memory_estimate(n: int, config: LeavesConfig | None = None, chunk: int = 512) -> int:
+    """Bytes :func:`generate` needs for ``n`` sequences, about: the frames, the metadata (twice:
+    per chunk, then joined) and one chunk's scene arrays (GP covariances and their factors)."""
+    cfg = config if config is not None else LeavesConfig()
+    T, K, S = cfg.frames, cfg.n_disks, cfg.size
+    frames = T * S * S * 4
+    meta = 2 * (K * (4 + T * (4 + 4 + 8 + 1)) + 4 + 1 + 4 + 8 + 1)
+    m = min(chunk, n)
+    # per disk of a chunk: the GP correlation, its regularised copy and Cholesky factor (float64),
+    # and the rows and columns of squared distances the renderer gathers from (float32)
+    scratch = m * (K * (3 * T * T * 8 + 2 * T * S * 4) + cfg.draws_per_sequence * 8 + T * S * S * 4)
+    return n * (frames + meta) + scratch
 
 
 def generate(

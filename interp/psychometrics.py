@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from .cli import ArgumentParser, InterpError, nonneg_int, positive_int, run, seed_int
+from .cli import ArgumentParser, InterpError, nonneg_int, positive_int, run, seed_int, short_repr
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -93,6 +93,9 @@ DEFAULT_DIFFERENCES = (-4.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2
 MIN_CONTRAST = 0.2  # luminances (two disks, background) must differ by at least this
 INVALID_REASONS = ("failed", "mixed", "apart", "lost_left", "lost_right")
 MAX_CHAINS = 1_000_000  # the CLI refuses larger sweeps up front (about a day on a 2-core CPU)
+#: The most bootstrap resamples (``--boot``, ``n_boot``): each is a logistic refit, about 1 ms, so
+#: 10^5 take minutes; 10^9 would run for weeks (and its table alone would take 16 GB).
+MAX_BOOT = 100_000
 DECISION_BAND = 2  # pixels around the lens compared with the two possible next frames
 
 
@@ -828,6 +831,7 @@ def fit_logistic(dr, right_front, *, n_boot: int = 1000, seed: int = 0, level: f
     are dropped. The intervals come from ``n_boot`` bootstrap refits that resample choices
     within each ``dr`` (the design is kept).
     """
+    n_boot = _check_boot(n_boot)
     x = np.asarray(dr, dtype=np.float64)
     y = np.asarray(right_front, dtype=np.float64)
     keep = np.isfinite(x) & np.isfinite(y)
@@ -892,6 +896,7 @@ def calibration(samples: "pd.DataFrame", rule: str = "stochastic", *, n_boot: in
         ``error`` (mean |freq - p|), ``error_ci`` (low, high), ``max_error``, ``rule`` and
         ``per_condition`` (a DataFrame: ``dr``, ``freq_right``, ``p_true``, ``abs_error`` ...).
     """
+    n_boot = _check_boot(n_boot)
     freq = choice_frequencies(samples)
     freq["p_true"] = truth_probability(freq["dr"], rule)
     freq["abs_error"] = (freq["freq_right"] - freq["p_true"]).abs()
@@ -1010,6 +1015,22 @@ def contact_test(denoiser: Callable, *, n_sequences: int = 60_000, seed: int = 0
 # --------------------------------------------------------------------------- CLI
 
 
+def _boot_count(text: str) -> int:
+    """argparse type: a number of bootstrap resamples, an integer in [0, :data:`MAX_BOOT`]."""
+    import argparse
+
+    n = nonneg_int(text)
+    if n > MAX_BOOT:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_BOOT} resamples, got {n}")
+    return n
+
+
+def _check_boot(n_boot) -> int:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or not 0 <= n_boot <= MAX_BOOT:
+        raise InterpError(f"n_boot must be an integer in [0, {MAX_BOOT}], got {short_repr(n_boot)}")
+    return int(n_boot)
+
+
 def _parser() -> ArgumentParser:
     p = ArgumentParser(
         prog=PROG,
@@ -1028,7 +1049,8 @@ def _parser() -> ArgumentParser:
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the scenes and the sampler (default 0)")
     p.add_argument("--truth", choices=("deterministic", "stochastic", "none"), default="deterministic",
                    help="occlusion rule to compare the frequencies with (default: deterministic)")
-    p.add_argument("--boot", type=nonneg_int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--boot", type=_boot_count, default=1000,
+                   help=f"bootstrap resamples, 0 to {MAX_BOOT} (default 1000)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="chains per network call (default 256)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p

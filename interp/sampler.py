@@ -68,6 +68,7 @@ __all__ = [
     "sample",
     "one_step",
     "generate_recursive",
+    "SHOW_SAMPLES",
     "main",
 ]
 
@@ -727,6 +728,36 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(f, array)
 
 
+#: The most samples ``python -m interp.sample`` draws in samples.png (all of them go to samples.npy):
+#: 10^4 panels made a figure 10^6 pixels wide that peaked at 4.5 GB.
+SHOW_SAMPLES = 64
+#: The most sequences (rows) and generated frames (columns) drawn in recursive.png.
+SHOW_SEQUENCES, SHOW_FRAMES = 16, 32
+# floats alive per pixel and per channel of the width, per item of a network call in eval mode
+# (the U-net's feature maps with their skip copies; measured 8 to 13 at widths 16 and 4)
+_INFER_FLOATS = 13
+
+
+def _check_memory(args, net, tau: int, size: tuple[int, int]) -> None:
+    """``out of memory (...)`` before sampling when the chains, their network calls and the
+    outputs need more than this machine has (checked before anything is allocated)."""
+    from .io import available_memory
+
+    h, w = size
+    frame = h * w * 4
+    calls = min(args.n, args.batch_size) * _INFER_FLOATS * max(1, int(getattr(net, "width", 1))) * frame
+    chains = args.n * frame * 8  # y, its noise block, residual, estimate, sample, last y, copies
+    k = args.recursive or 0
+    recursive = (args.n + 1) * (tau + k) * frame * 2 if k else 0
+    history = args.n * args.max_iter * 8 * (1 + k)  # sigma_k of every chain, per generated frame (SampleInfo)
+    need = calls + chains + recursive + history
+    have = available_memory()
+    if have is not None and need > have:
+        what = f"--n {args.n}" + (f" and --recursive {k}" if k else "") + f" at batch size {args.batch_size}"
+        raise InterpError(f"out of memory ({what} on {h}x{w} frames with a width-{getattr(net, 'width', '?')} "
+                          f"network need about {need / 2**30:.1f} GiB; {have / 2**30:.1f} GiB are available)")
+
+
 def _save_png(path: Path, table) -> None:
     from .io import atomic_write
     from .plotting import plot_frame_grid
@@ -759,6 +790,7 @@ def main(argv=None) -> int:
     from .data import check_frame_size
 
     check_frame_size(clip, f"sequence {index} of {data_path}")
+    _check_memory(args, net, tau, (H, W))
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -779,10 +811,14 @@ def main(argv=None) -> int:
         table.to_csv(f, index=False, float_format="%.6g")
     panels = [(f"t = {t - tau + j}", "conditioning", cond[j].numpy()) for j in range(tau)]
     panels.append(("one-step", "onestep", est[0, 0].numpy()))
-    panels += [(f"sample {j + 1}", "sample", samples[j, 0].numpy()) for j in range(args.n)]
-    _save_png(out / "samples.png", _grid_table([(f"sequence {index}, frame {t}", panels)]))
+    shown = min(args.n, SHOW_SAMPLES)
+    panels += [(f"sample {j + 1}", "sample", samples[j, 0].numpy()) for j in range(shown)]
+    name = f"sequence {index}, frame {t}" + (f" (first {shown} of {args.n} samples)" if shown < args.n else "")
+    _save_png(out / "samples.png", _grid_table([(name, panels)]))
     written = ["samples.npy", "onestep.npy", "conditioning.npy", "chains.csv", "samples.png"]
     print(f"{info.summary()}")
+    if shown < args.n:
+        print(f"samples.png shows the first {shown} of the {args.n} samples (all are in samples.npy)")
 
     if args.recursive:
         K = args.recursive
@@ -798,17 +834,22 @@ def main(argv=None) -> int:
         with atomic_write(out / "recursive_chains.csv", "w") as f:
             rec_table.to_csv(f, index=False, float_format="%.6g")
 
+        frames_shown, seqs_shown = min(K, SHOW_FRAMES), min(args.n, SHOW_SEQUENCES)
+
         def row(seq: torch.Tensor, role: str):
             return [(f"t = {t - tau + j}", "conditioning" if j < tau else role, seq[j].numpy())
-                    for j in range(tau + K)]
+                    for j in range(tau + frames_shown)]
 
         grid = [("one-step", row(rec_o[0], "onestep"))]
-        grid += [(f"sample {i + 1}", row(rec_s[i], "sample")) for i in range(args.n)]
+        grid += [(f"sample {i + 1}", row(rec_s[i], "sample")) for i in range(seqs_shown)]
         _save_png(out / "recursive.png", _grid_table(grid))
         written += ["recursive_samples.npy", "recursive_onestep.npy", "recursive_chains.csv", "recursive.png"]
         failed = int((rec_table["status"] != "converged").sum())
         note = f", {failed} chain(s) failed or skipped" if failed else ""
         print(f"recursive: {K} frames x {args.n} sequences{note}")
+        if frames_shown < K or seqs_shown < args.n:
+            print(f"recursive.png shows the first {frames_shown} frames of the first {seqs_shown} sequences "
+                  f"(all are in recursive_samples.npy)")
     print(f"wrote {out}: {', '.join(written)}")
     return 0
 

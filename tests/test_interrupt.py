@@ -181,16 +181,35 @@ def test_stale_temporaries_are_removed_and_never_read(tmp_path):
     assert checkpoint.read(tmp_path / "c.safetensors").config["step"] == 2
 
 
+def _stop_at(step: int):
+    """An ``on_step`` hook that stops training after ``step`` as SIGINT would, whatever the clock
+    says (``max_minutes`` depends on how fast the machine is): the loop's handler runs inside
+    :func:`signal.raise_signal`, before the loop asks whether to stop."""
+    def hook(s: int, net) -> None:
+        if s == step:
+            signal.raise_signal(signal.SIGINT)
+    return hook
+
+
 def test_resume_drops_log_rows_after_the_checkpoint(tmp_path):
-    """Rows logged after the last checkpoint (the run was then killed) are not kept twice."""
+    """Rows logged after the last checkpoint (the run was then killed) are not kept twice.
+
+    Both runs are deterministic: the first stops at step 1 by a signal it sends itself (not
+    after a wall-clock budget), and the second must run to its end (a stop signal reaching the
+    test process would end it early, with fewer rows: that is said as such, not as a log diff).
+    """
     card = tmp_path / "c.toml"
     text = CARD.replace("samples = 9600", "samples = 640").replace("threads = 1\n", "")
     card.write_text(text.replace("checkpoint_seconds = 0.05", "checkpoint_seconds = 1000"))
-    train.train(card, max_minutes=1e-5, progress=False, log=lambda *a: None)  # checkpoint at step 1
+    messages = []
+    first = train.train(card, progress=False, log=messages.append, on_step=_stop_at(1))
+    assert first["step"] == 1 and checkpoint.read(tmp_path / "c.safetensors").config["step"] == 1, messages
     log = tmp_path / "c.log.csv"
+    assert [r[0] for r in _log_rows(log)] == ["step"]  # nothing logged before the checkpoint
     with open(log, "a", newline="") as f:  # as if the run had gone on, logged, then been killed
         csv.writer(f).writerows([["2", "64", "0.1", "0.001", "1.0", "1", "2", "3", "4"], ["3", "96", "0.2"]])
-    train.train(card, resume=True, progress=False, log=lambda *a: None)
+    final = train.train(card, resume=True, progress=False, log=messages.append)
+    assert final["step"] == 20 and final["train_state"]["done"], messages  # ran to the end
     steps = [int(r[0]) for r in _log_rows(log)[1:]]
     assert steps == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
 

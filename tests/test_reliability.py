@@ -631,3 +631,254 @@ def test_a_checkpoint_renamed_to_another_cards_name_is_not_that_model(tmp_path, 
     (tmp_path / "a.toml").write_text(TRAIN_CARD.replace("width = 4", "width = 8"), encoding="utf-8")
     with pytest.raises(InterpError, match="its card .*a.toml describes"):
         figures.load_model("a")
+
+
+# ====================================================================== round two, remaining cases (9, 10)
+# --------------------------------------------------------------------------- memory without bounds (case 9)
+
+
+def _sample_argv(files: Path, *extra) -> list:
+    return ["--ckpt", files / "net.safetensors", "--input", f"{files / 'good.npz'}:0", "--out", files / "s", *extra]
+
+
+def test_the_sample_figure_shows_at_most_64_samples_and_the_data_all(files, capsys, monkeypatch):
+    """``--n 10000`` drew a 10,003-panel PNG (a figure 10^6 pixels wide, 4.5 GB at its peak)."""
+    tables = []
+    monkeypatch.setattr(sampler, "_save_png", lambda path, table: tables.append((path.name, table)))
+    rc = sampler.main([str(a) for a in _sample_argv(files, "--n", "70", "--max-iter", "2", "--recursive", "40")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert np.load(files / "s" / "samples.npy").shape[0] == 70  # every sample computed and written
+    assert np.load(files / "s" / "recursive_samples.npy").shape[:2] == (70, 42)
+    shown = dict(tables)
+    samples = shown["samples.png"].drop_duplicates(["track", "slot"])
+    assert (samples["role"] == "sample").sum() == sampler.SHOW_SAMPLES == 64
+    assert "first 64 of 70 samples" in samples["track_label"].iloc[0]
+    grid = shown["recursive.png"].drop_duplicates(["track", "slot"])
+    assert grid["track"].nunique() == 1 + 16 and grid["slot"].nunique() == 2 + 32
+    assert "samples.png shows the first 64 of the 70 samples" in out
+    assert "recursive.png shows the first 32 frames of the first 16 sequences" in out
+
+
+def test_sampling_beyond_memory_is_refused_before_it_starts(files, capsys, monkeypatch):
+    import interp.io
+
+    monkeypatch.setattr(interp.io, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(sampler, "sample", lambda *a, **k: pytest.fail("sampling started"))
+    assert_main_one_line(capsys, sampler.main, sampler.PROG, _sample_argv(files, "--n", "1000000"),
+                         "out of memory", "--n 1000000", "GiB are available")
+    assert_main_one_line(capsys, sampler.main, sampler.PROG, _sample_argv(files, "--n", "100", "--recursive", "10000000"),
+                         "out of memory", "--recursive 10000000")
+
+
+@pytest.fixture(scope="module")
+def thin(tmp_path_factory) -> Path:
+    """Eleven 3000x2 frames: scaled to 128 rows (aspect kept) they were 192000 pixels wide, 2.5 GB."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("thin") / "clip"
+    folder.mkdir()
+    for i in range(11):
+        Image.new("L", (3000, 2), 40 + i).save(folder / f"{i:05d}.png")
+    return folder
+
+
+@pytest.mark.parametrize("reader", ["video", "davis32"])
+def test_frames_of_extreme_aspect_ratio_are_refused_before_scaling(tmp_path, capsys, monkeypatch, thin, reader):
+    from interp import davis
+
+    shrink = davis._shrink
+
+    def spy(frame, height):
+        assert frame.shape[1] < 100 * frame.shape[0], "a thin frame was scaled"
+        return shrink(frame, height)
+
+    monkeypatch.setattr(davis, "_shrink", spy)
+    if reader == "video":
+        argv, where = ["video", thin], str(thin)
+    else:
+        base = tmp_path / "DAVIS" / "JPEGImages" / "480p"
+        _frames(base / "a", None)
+        shutil.copytree(thin, base / "thin")
+        argv, where = ["davis32", "--root", tmp_path / "DAVIS"], "'thin'"
+    assert_main_one_line(capsys, data.main, "python -m interp.data", [*argv, "--out", tmp_path / "x.npz", "--quiet"],
+                         where, "3000x2", "too elongated", "16:1")
+    assert not (tmp_path / "x.npz").exists()
+    with pytest.raises(InterpError, match="too elongated"):
+        davis.clips_from_frames(np.zeros((11, 2, 3000), np.float32))
+
+
+@pytest.mark.parametrize("tool", ["sample", "jacobian"])
+@pytest.mark.parametrize("shape", [(4, 3000), (3000, 4)])
+def test_the_sampler_and_jacobian_refuse_frames_of_extreme_aspect_ratio(tmp_path, files, capsys, monkeypatch,
+                                                                       tool, shape):
+    """A 3000x4 clip made a sampler figure 79000 pixels high (0.9 GB at --n 2, more with more samples)."""
+    Dataset(np.full((1, 3, *shape), 0.5, np.float32)).save(tmp_path / "thin.npz")
+    monkeypatch.setattr(sampler, "sample", lambda *a, **k: pytest.fail("sampling started"))
+    monkeypatch.setattr(jacobian, "adaptive_filters", lambda *a, **k: pytest.fail("the analysis started"))
+    mod = {"sample": sampler, "jacobian": jacobian}[tool]
+    assert_main_one_line(capsys, mod.main, mod.PROG, ["--ckpt", files / "net.safetensors", "--input",
+                                                      f"{tmp_path / 'thin.npz'}:0", "--out", tmp_path / "o"],
+                         str(tmp_path / "thin.npz"), f"{shape[0]}x{shape[1]}", "too elongated")
+
+
+@pytest.mark.parametrize("n_disks", ["1000000", "129"])
+def test_leaves_disks_are_bounded(tmp_path, capsys, monkeypatch, n_disks):
+    """``--n-disks 1000000`` took 4.6 GB for 2 sequences; from 129 on the painter's order (int8) wrapped."""
+    from interp import leaves
+
+    monkeypatch.setattr(leaves, "generate", lambda *a, **k: pytest.fail("generation started"))
+    assert_main_one_line(capsys, data.main, "python -m interp.data",
+                         ["leaves", "--variant", "many", "--n-disks", n_disks, "--n", "2", "--out", tmp_path / "x.npz"],
+                         "n_disks", "from 2 to 128", n_disks)
+    with pytest.raises(ValueError, match="from 2 to 128"):
+        leaves.LeavesConfig(variant="many", n_disks=int(n_disks))
+
+
+def test_leaves_with_the_most_disks_keep_their_painters_order():
+    from interp.leaves import MAX_DISKS, LeavesConfig, generate
+
+    ds = generate(2, seed=0, config=LeavesConfig(variant="many", n_disks=MAX_DISKS))
+    layer = ds.meta["layer"].astype(np.int64)
+    assert layer.min() == 0 and layer.max() == MAX_DISKS - 1  # no wrap past int8
+    assert (np.sort(layer, axis=1) == np.arange(MAX_DISKS)[None, :, None]).all()
+
+
+def test_a_leaves_dataset_larger_than_memory_is_refused_before_generating(tmp_path, capsys, monkeypatch):
+    from interp import leaves
+
+    monkeypatch.setattr(data, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(leaves, "generate", lambda *a, **k: pytest.fail("generation started"))
+    assert_main_one_line(capsys, data.main, "python -m interp.data", ["leaves", "--n", "100000", "--out", tmp_path / "x.npz"],
+                         "out of memory", "--n 100000", "GiB are available")
+    assert leaves.memory_estimate(100_000) > 100_000 * 11 * 32 * 32 * 4  # at least the frames
+
+
+@pytest.mark.parametrize("boot", ["100001", str(10**12)])
+def test_psychometrics_boot_is_capped(tmp_path, capsys, boot):
+    assert_main_one_line(capsys, psychometrics.main, psychometrics.PROG,
+                         ["--ckpt", tmp_path / "missing.safetensors", "--out", tmp_path, "--boot", boot],
+                         "--boot", "at most 100000")
+
+
+@pytest.mark.parametrize("fn", ["fit_logistic", "calibration"])
+def test_the_bootstrap_functions_refuse_huge_resample_counts(fn):
+    import pandas as pd
+
+    table = pd.DataFrame({"dr": [-1.0, 1.0, -1.0, 1.0], "right_front": [0.0, 1.0, 0.0, 1.0], "valid": True,
+                          "choice": ["left", "right", "left", "right"]})
+    call = {"fit_logistic": lambda: psychometrics.fit_logistic(table["dr"], table["right_front"], n_boot=10**12),
+            "calibration": lambda: psychometrics.calibration(table, n_boot=10**12)}[fn]
+    with pytest.raises(InterpError, match="n_boot must be an integer in \\[0, 100000\\]"):
+        call()
+
+
+def test_a_checkpoint_claiming_a_huge_width_is_refused_without_building_it(tmp_path, monkeypatch):
+    """A header saying width 512 over a width-4 network's tensors built the 470 MB U-net first."""
+    from interp.unet import UNet as Net
+
+    path = checkpoint.save(tmp_path / "net.safetensors", Net(tau=2, width=4), {})
+    _edit_config(path, lambda cfg, header: cfg["net"].__setitem__("width", 512))
+    built = []
+    init = Net.__init__
+
+    def spy(self, *args, **kwargs):  # the device a U-net is built on (meta: no memory)
+        built.append(torch.empty(0).device.type)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Net, "__init__", spy)
+    with pytest.raises(InterpError, match="config does not match the weights"):
+        checkpoint.load(path)
+    assert "cpu" not in built, built
+    built.clear()
+    _edit_config(path, lambda cfg, header: cfg["net"].__setitem__("width", 4))
+    assert checkpoint.load(path).width == 4 and built.count("cpu") == 1  # a good one is still built, once
+
+
+# --------------------------------------------------------------------------- figure temporaries (case 10)
+
+FIG_MANIFEST = ('[[figure]]\nid = "fig02"\ntitle = "leaves"\nanalysis = "leaves_examples"\n'
+                'params = { n_sequences = 1, seed = 3, frames = 2 }\noutputs = ["fig02.png", "fig02.pdf", "fig02.csv"]\n')
+
+
+def test_figures_remove_the_temporaries_of_a_killed_run(tmp_path, capsys):
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text(FIG_MANIFEST)
+    spec = figures.load_manifest(manifest)[0]
+    key, _ = figures.cache_key(spec)
+    cached_csv, cached_json = figures.cache_paths(tmp_path / "cache", spec, key)
+    cached_csv.parent.mkdir()
+    stale = [tmp_path / ".fig02.png.k1ll3d.tmp", tmp_path / ".fig02.csv.k1ll3d.tmp", tmp_path / ".index.html.x.tmp",
+             cached_csv.parent / f".{cached_csv.name}.k1ll3d.tmp", cached_json.parent / f".{cached_json.name}.q.tmp"]
+    kept = [tmp_path / ".other.png.k1ll3d.tmp", tmp_path / ".fig02.png.k1ll3d.probe"]  # not this run's outputs
+    for p in stale + kept:
+        p.write_bytes(b"")
+    assert figures.main(["--manifest", str(manifest)]) == 0
+    capsys.readouterr()
+    assert not [p.name for p in stale if p.exists()]
+    assert all(p.exists() for p in kept)
+    assert (tmp_path / "fig02.png").stat().st_size > 0 and cached_csv.exists()
+
+
+_TERMINATED_FIGURE = """
+import os, signal, sys, time
+from matplotlib.figure import Figure
+from interp import figures
+from interp.cli import run
+
+def savefig(self, f, **kwargs):  # some bytes, then SIGTERM, as from `kill` during a long write
+    f.write(bytes(1 << 16))
+    f.flush()
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)
+    raise SystemExit("SIGTERM did not stop the write")
+
+Figure.savefig = savefig
+sys.exit(run(figures.main, figures.PROG, sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_a_figure_write_removes_the_temporary(tmp_path):
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text(FIG_MANIFEST)
+    proc = subprocess.run([sys.executable, "-c", _TERMINATED_FIGURE, "--manifest", manifest, "--no-cache"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines == ["python -m interp.figures: interrupted by SIGTERM"], proc.stderr
+    assert not [p.name for p in tmp_path.rglob(".*")], list(tmp_path.rglob("*"))
+    assert not (tmp_path / "fig02.png").exists()
+
+
+# --------------------------------------------------------------------------- readers the fuzz found wanting
+
+
+@pytest.mark.parametrize("entry", [None, [1, 2], {"rows": [{"metric": "m"}]}, {"rows": "x"}, {"notes": 5}])
+def test_a_malformed_benchmark_entry_is_refused_before_anything_is_written(tmp_path, entry):
+    """A kept entry that is not what the harness writes crashed the Markdown rendering, after
+    results.json had already been rewritten."""
+    from benchmarks import _harness
+
+    path = tmp_path / "results.json"
+    raw = json.dumps({"format": _harness.FORMAT, "benchmarks": {"old one": entry}}).encode()
+    path.write_bytes(raw)
+    with pytest.raises(InterpError, match="malformed entry 'old one'") as err:
+        _harness.load_results(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(InterpError, match="malformed entry"):
+        _harness.write_results(tmp_path, {"new": {"rows": [], "error": "stand-in"}}, {"device": "cpu"}, ["new"])
+    assert path.read_bytes() == raw and not (tmp_path / "results.md").exists()
+
+
+def test_a_damaged_npz_is_refused_and_closed(tmp_path, files):
+    import gc
+    import warnings
+
+    path = tmp_path / "cut.npz"
+    path.write_bytes((files / "good.npz").read_bytes()[:300])  # a zip whose directory is gone
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(InterpError, match="cut.npz"):
+            data.load(path)
+        gc.collect()
+    assert not [w for w in caught if "cut.npz" in str(w.message)], [str(w.message) for w in caught]
