@@ -8,7 +8,7 @@ export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install test test-slow figures bench models lab clean
+.PHONY: install test test-slow figures bench models lab docs docs-execute clean
 
 install: $(STAMP)
 
@@ -37,6 +37,18 @@ bench: $(STAMP)
 
 models: $(STAMP)
 	$(PY) -m interp.train models/leaves-tau2.toml --resume
+
+# `make docs`: the documentation site into docs/_build/html, warnings as errors. The notebooks of
+# analyses/ are rendered as stored, not run; `make docs-execute` runs them first, at the small
+# settings of INTERP_NB_SMALL=1 (about a minute), into docs/_build/html-executed.
+docs: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
+
+docs-execute: $(STAMP)
+	INTERP_DOCS_EXECUTE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m sphinx -W --keep-going -q -b html \
+	  -d docs/_build/doctrees-executed docs docs/_build/html-executed
+	@echo "docs: open docs/_build/html-executed/index.html"
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab analyses/
