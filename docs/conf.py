@@ -36,7 +36,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
-    "sphinx.ext.viewcode",
 ]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "_generated/benchmarks-table.md",
                     "_generated/card-keys.md", "_generated/models.md", "_generated/gallery.md",
