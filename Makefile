@@ -40,7 +40,7 @@ models: $(STAMP)
 
 # `make docs`: the documentation site into docs/_build/html, warnings as errors. The notebooks of
 # analyses/ are rendered as stored, not run; `make docs-execute` runs them first, at the small
-# settings of INTERP_NB_SMALL=1 (about a minute), into docs/_build/html-executed.
+# settings of INTERP_NB_SMALL=1 (about two minutes in all), into docs/_build/html-executed.
 docs: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs: open docs/_build/html/index.html"

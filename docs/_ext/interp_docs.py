@@ -140,13 +140,20 @@ def card_tables() -> dict:
     ``sources`` the key belongs to.
     """
     m = importlib.import_module(CARD_MODULE)
+    docs = described_keys()
+
+    def ordered(table: str, keys) -> list[str]:
+        """The keys in the order card-keys.toml describes them, any others after, sorted."""
+        known = [k for k in docs.get(table, {}) if k in keys]
+        return known + sorted(set(keys) - set(known))
+
     tables: dict[str, dict] = {t: {} for t in m._CARD_TABLES}
-    for key in sorted(m._MODEL_KEYS):
+    for key in ordered("model", m._MODEL_KEYS):
         tables["model"][key] = {}
-    for source, keys in m._DATA_KEYS.items():
-        for key in sorted(keys):
-            tables["data"].setdefault(key, {"sources": []})["sources"].append(source)
-    for key in sorted(m._TRAIN_KEYS | {"recipe"}):
+    data_keys = set().union(*m._DATA_KEYS.values())
+    for key in ordered("data", data_keys):
+        tables["data"][key] = {"sources": [s for s, keys in m._DATA_KEYS.items() if key in keys]}
+    for key in ordered("train", m._TRAIN_KEYS | {"recipe"}):
         info = {"recipes": {r: d.get(key) for r, d in m.RECIPES.items()}}
         if key in m._TRAIN_CHECKS:
             info["check"] = m._TRAIN_CHECKS[key][1]
