@@ -14,9 +14,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from interp.cli import ArgumentParser, InterpError, run, thread_count  # noqa: E402
-
-from . import BENCHMARKS  # noqa: E402
+from interp import BENCHMARKS, InterpError
+from interp.cli.common import ArgumentParser, run, thread_count
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -50,7 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _run_one(name: str, args, env: dict) -> dict:
     """The entry of one benchmark, run in its own process (benchmarks._worker)."""
-    from ._harness import machine_info, now
+    from interp._harness import machine_info, now
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         result = Path(tmp) / "entry.json"
@@ -76,7 +75,7 @@ def _run_one(name: str, args, env: dict) -> dict:
 
 def _check_out(out: Path, stem: str) -> None:
     """A one-line error, before any benchmark runs, unless the results can be written to ``out``."""
-    from interp.io import check_writable
+    from interp._util.io import check_writable
 
     if out.exists() and not out.is_dir():
         raise InterpError(f"--out {out} is a file, not a folder")
@@ -99,7 +98,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
 
-    from ._harness import load_results, machine_info, results_stem, write_results
+    from interp._harness import load_results, machine_info, results_stem, write_results
 
     out = args.out.resolve()
     stem = results_stem(args.device)

@@ -6,7 +6,7 @@ import gc
 
 import numpy as np
 
-from ._harness import Candidate, Context, interleaved, row
+from interp._harness import Candidate, Context, interleaved, row
 
 DESCRIPTION = (
     "Sequences/s of `interp.leaves.generate(n)` (scene sampling + batched rendering, chunk 512), "
@@ -44,7 +44,7 @@ def render_loop_numpy(center, radius, luminance, background, layer, size: int = 
 
 
 def _baseline(n: int, seed: int, per_sequence):
-    from interp.leaves import LeavesConfig, _sample_scenes
+    from interp.data.leaves import LeavesConfig, _sample_scenes
 
     cfg = LeavesConfig()
 
@@ -61,7 +61,7 @@ def _baseline(n: int, seed: int, per_sequence):
 
 
 def run(ctx: Context) -> dict:
-    from interp.leaves import generate, render
+    from interp.data.leaves import generate, render
 
     ctx = ctx.on_cpu()  # numpy and torch on the CPU, whatever the device
     seed = 0

@@ -14,11 +14,10 @@ import sys
 
 import numpy as np
 import torch
-
-from interp import jacobian, sampler
-from interp.unet import UNet
-
 from conftest import REPO
+
+from interp.analysis import jacobian, sampler
+from interp.nets.unet import UNet
 
 
 class Recorder:
