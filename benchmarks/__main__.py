@@ -14,8 +14,10 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from interp import BENCHMARKS, InterpError
+from interp import InterpError
 from interp.cli.common import ArgumentParser, run, thread_count
+
+from . import BENCHMARKS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -49,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _run_one(name: str, args, env: dict) -> dict:
     """The entry of one benchmark, run in its own process (benchmarks._worker)."""
-    from interp._harness import machine_info, now
+    from ._harness import machine_info, now
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         result = Path(tmp) / "entry.json"
@@ -98,7 +100,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
 
-    from interp._harness import load_results, machine_info, results_stem, write_results
+    from ._harness import load_results, machine_info, results_stem, write_results
 
     out = args.out.resolve()
     stem = results_stem(args.device)

@@ -23,8 +23,9 @@ import time  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from interp import BENCHMARKS
 from interp.cli.common import ArgumentParser, thread_count
+
+from . import BENCHMARKS  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -43,8 +44,9 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
 
-    from interp._harness import Context, machine_info, now, process_peak_mb
     from interp._util.io import atomic_write
+
+    from ._harness import Context, machine_info, now, process_peak_mb
 
     ctx = Context(smoke=args.smoke, threads=args.threads, device=args.device)
     entry = {"name": args.name, "description": "", "mode": "smoke" if args.smoke else "full", "date": now(),
@@ -62,7 +64,7 @@ def main(argv=None) -> int:
     entry["process_peak_rss_mb"] = round(process_peak_mb(), 1)
     if ctx.cuda:
         entry["process_peak_gpu_mb"] = round(ctx.clock.gpu_peak_mb, 1)
-    from interp._harness import _clean
+    from ._harness import _clean
 
     with atomic_write(args.json, "w") as f:
         json.dump(_clean(entry), f)

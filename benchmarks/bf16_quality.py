@@ -7,10 +7,11 @@ from functools import partial
 import numpy as np
 import torch
 
-from interp._harness import Context, Memory, row
-from interp._training import StepOptions, Trainer, draw_batch, leaves_clips, make_net
 from interp.training.evaluation import evaluate
 from interp.training.windows import lr_at
+
+from ._harness import Context, Memory, row
+from ._training import StepOptions, Trainer, draw_batch, leaves_clips, make_net
 
 DESCRIPTION = (
     "Two identical U-nets (same initial weights, seed 0) trained on the same batches for the same "

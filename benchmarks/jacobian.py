@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp._harness import SHIPPED_MODEL as MODEL
-from interp._harness import Candidate, Context, Memory, interleaved, row, run_child, shipped_network
+from ._harness import SHIPPED_MODEL as MODEL
+from ._harness import Candidate, Context, Memory, interleaved, row, run_child, shipped_network
 
 DESCRIPTION = (
     "Local linear analysis (`interp.jacobian`). `filter_1px`: `adaptive_filter` of the centre pixel "

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from interp._harness import Context, row
-from interp._training import StepOptions, Trainer, draw_batch, leaves_clips
 from interp.nets.unet import UNet
 from interp.training.evaluation import evaluate
 from interp.training.windows import lr_at
+
+from ._harness import Context, row
+from ._training import StepOptions, Trainer, draw_batch, leaves_clips
 
 DESCRIPTION = (
     "Two U-nets with the same initial convolution weights (seed 0), one without normalization "

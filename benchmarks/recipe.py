@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interp._harness import Context, Memory, row
+from ._harness import Context, Memory, row
 
 DESCRIPTION = (
     "Training recipes at equal compute: one run per loss weighting (the current `cap` = min(1/sigma^2, 1), "

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from interp._harness import Candidate, Context, interleaved, row, shipped_network
+from ._harness import Candidate, Context, interleaved, row, shipped_network
 
 DESCRIPTION = (
     "`interp.sampler.sample` drawing 64 samples of the next frame for one moving-leaves test "

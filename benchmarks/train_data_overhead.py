@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from interp._harness import Candidate, Context, interleaved, row
-from interp._training import StepOptions, Trainer, draw_batch, leaves_clips, make_net
 from interp.training.cards import RECIPES
+
+from ._harness import Candidate, Context, interleaved, row
+from ._training import StepOptions, Trainer, draw_batch, leaves_clips, make_net
 
 DESCRIPTION = (
     "Time per training step of the `cpu` recipe's step (precision and layout from "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from interp._harness import Candidate, Context, error_row, interleaved, row
-from interp._training import StepOptions, Trainer, draw_batch, leaves_clips, make_net
+from ._harness import Candidate, Context, error_row, interleaved, row
+from ._training import StepOptions, Trainer, draw_batch, leaves_clips, make_net
 
 DESCRIPTION = (
     "Training samples/s of `interp.unet.UNet` (tau 2; full: width 32, batch 128, 32x32 frames) for "

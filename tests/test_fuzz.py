@@ -49,7 +49,7 @@ from interp.cli.common import run
 from interp.figures import manifest
 from interp.nets import checkpoint
 from interp.nets.unet import UNet
-from interp.training import cards
+from interp.training import cards as card_module
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None, derandomize=True,
                     suppress_health_check=list(HealthCheck))
@@ -121,7 +121,7 @@ def _table(keys: list[str]):
 
 MODEL_KEYS = ["tau", "width", "norm", "predict_only", "name"]
 DATA_KEYS = ["source", "n", "seed", "variant", "path"]
-TRAIN_KEYS = sorted(cards._TRAIN_KEYS)
+TRAIN_KEYS = sorted(card_module._TRAIN_KEYS)
 cards = st.fixed_dictionaries(
     {},
     optional={"model": st.one_of(_table(MODEL_KEYS), values), "data": st.one_of(_table(DATA_KEYS), values),
@@ -147,7 +147,7 @@ def test_read_card_random_text(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("card") / "c.toml"
     path.write_text(text, encoding="utf-8")
     try:
-        cards.read_card(path)
+        card_module.read_card(path)
     except InterpError as err:
         _assert_one_line(err, path)
 
@@ -160,7 +160,7 @@ def test_read_card_random_documents(tmp_path_factory, doc):
     path = tmp_path_factory.mktemp("card") / "c.toml"
     path.write_text(text, encoding="utf-8")
     try:
-        card = cards.read_card(path)
+        card = card_module.read_card(path)
     except InterpError as err:
         _assert_one_line(err, path)
     else:  # what passed the checks is usable
@@ -198,7 +198,7 @@ def test_read_card_edited_valid_card(tmp_path_factory, doc):
     path = tmp_path_factory.mktemp("card") / "c.toml"
     path.write_text(dump_toml(doc), encoding="utf-8")
     try:
-        cards.read_card(path)
+        card_module.read_card(path)
     except InterpError as err:
         _assert_one_line(err, path)
 
@@ -563,7 +563,7 @@ def test_fuzz_jacobian_cli_with_a_valid_checkpoint(pool, data_, monkeypatch):
 @given(data_=st.data())
 def test_fuzz_entropy_cli(pool, data_, monkeypatch):
     """No valid denoiser among its values: the estimate itself is never run."""
-    entropy = pytest.importorskip("interp.entropy")
+    entropy = pytest.importorskip("interp.cli.entropy")
     monkeypatch.chdir(pool / "cwd")
     vals = _fill(NUMBERS + INPUT_SPECS + BAD_CKPTS + ["{r}/out", "{r}/clips.npz", "{r}/nan.npz", "test", "all"], pool)
     base = ["--ckpt", f"{pool}/garbage.bin", "--data", f"{pool}/clips.npz", "--out", f"{pool}/out", "--quiet"]

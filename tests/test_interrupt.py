@@ -218,7 +218,7 @@ def test_resume_drops_log_rows_after_the_checkpoint(tmp_path):
 
 WRITER = """
 import sys
-from interp.io import atomic_write
+from interp._util.io import atomic_write
 target = sys.argv[1]
 i = 0
 while True:  # alternate two complete versions of a 4 MB file until killed

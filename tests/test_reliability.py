@@ -327,12 +327,12 @@ def test_every_seed_option_refuses_seeds_of_64_bits_and_more(tmp_path, capsys, t
     """``--seed 2**64`` gave the data of seed 0 while recording 2**64, or an overflow deep in torch."""
     out = ["--out", tmp_path / "o.npz"]
     mod, argv = {
-        "leaves": (data, ["leaves", *out]),
-        "davis32": (data, ["davis32", "--root", tmp_path, *out]),
-        "video": (data, ["video", tmp_path, *out]),
-        "jacobian": (jacobian, ["--ckpt", "net.safetensors"]),
-        "sample": (sampler, ["--ckpt", "net.safetensors", "--input", "d.npz:0", "--out", tmp_path]),
-        "psychometrics": (psychometrics, ["--ckpt", "net.safetensors", "--out", tmp_path]),
+        "leaves": (data_cli, ["leaves", *out]),
+        "davis32": (data_cli, ["davis32", "--root", tmp_path, *out]),
+        "video": (data_cli, ["video", tmp_path, *out]),
+        "jacobian": (jacobian_cli, ["--ckpt", "net.safetensors"]),
+        "sample": (sample_cli, ["--ckpt", "net.safetensors", "--input", "d.npz:0", "--out", tmp_path]),
+        "psychometrics": (psychometrics_cli, ["--ckpt", "net.safetensors", "--out", tmp_path]),
     }[tool]
     assert_main_one_line(capsys, mod.main, "prog", [*argv, "--seed", seed], "--seed", "below 2**63")
 
@@ -398,7 +398,7 @@ def test_the_jacobian_refuses_non_finite_inputs(net, where, value, fn):
 _TERMINATED_WRITE = """
 import os, signal, sys, time
 import numpy as np
-from interp import data
+from interp.cli import data as data_cli
 from interp.cli import run
 
 def savez(f, **arrays):  # some bytes, then SIGTERM, as from `kill` during a long write
@@ -722,7 +722,8 @@ def test_the_sampler_and_jacobian_refuse_frames_of_extreme_aspect_ratio(tmp_path
     """A 3000x4 clip made a sampler figure 79000 pixels high (0.9 GB at --n 2, more with more samples)."""
     Dataset(np.full((1, 3, *shape), 0.5, np.float32)).save(tmp_path / "thin.npz")
     monkeypatch.setattr(sample_cli, "sample", lambda *a, **k: pytest.fail("sampling started"))
-    monkeypatch.setattr(jacobian_cli, "adaptive_filters", lambda *a, **k: pytest.fail("the analysis started"))
+    monkeypatch.setattr(jacobian, "adaptive_filters", lambda *a, **k: pytest.fail("the analysis started"))
+    monkeypatch.setattr(jacobian_cli, "filter_and_output", lambda *a, **k: pytest.fail("the analysis started"))
     mod = {"sample": sample_cli, "jacobian": jacobian_cli}[tool]
     assert_main_one_line(capsys, mod.main, mod.PROG, ["--ckpt", files / "net.safetensors", "--input",
                                                       f"{tmp_path / 'thin.npz'}:0", "--out", tmp_path / "o"],
@@ -830,7 +831,7 @@ def test_figures_remove_the_temporaries_of_a_killed_run(tmp_path, capsys):
 _TERMINATED_FIGURE = """
 import os, signal, sys, time
 from matplotlib.figure import Figure
-from interp import figures
+from interp.cli import figures as figures_cli
 from interp.cli import run
 
 def savefig(self, f, **kwargs):  # some bytes, then SIGTERM, as from `kill` during a long write

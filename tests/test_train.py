@@ -225,7 +225,7 @@ def test_init_starts_from_another_checkpoint(tmp_path):
 def test_init_errors(tmp_path):
     selfish = write_card(tmp_path, name="selfish", samples=64, extra='init = "selfish.safetensors"\n')
     other = tmp_path / "wide.safetensors"
-    interp.checkpoint.save(other, interp.UNet(tau=2, width=4), {})
+    interp.nets.checkpoint.save(other, interp.UNet(tau=2, width=4), {})
     with pytest.raises(InterpError, match="own checkpoint"):
         train.train(selfish, progress=False, log=lambda *a: None)
     wrong = write_card(tmp_path, name="wrong", samples=64, extra='init = "wide.safetensors"\n')
@@ -337,8 +337,8 @@ def test_negative_maps_each_window_to_itself_or_its_negative():
     assert torch.equal(out, windows.negative(w, torch.Generator().manual_seed(0)))  # seeded
     # moving leaves are a coverage-weighted mix of uniform grays: the negative of a rendered
     # scene is the same scene rendered with every gray g drawn as 1 - g
-    from interp.data.leaves import LeavesConfig, _sample_scenes, render
-    sc = _sample_scenes(LeavesConfig(), 0, 0, 4)
+    from interp.data.leaves import LeavesConfig, render, sample_scenes
+    sc = sample_scenes(LeavesConfig(), 0, 0, 4)
     a = render(sc["center"], sc["radius"], sc["luminance"], sc["background"], sc["layer"])
     b = render(sc["center"], sc["radius"], 1.0 - sc["luminance"], 1.0 - sc["background"], sc["layer"])
     assert torch.allclose(1.0 - torch.as_tensor(a), torch.as_tensor(b), atol=1e-6)

@@ -11,7 +11,7 @@ SEED_LIMIT = 2**63
 MAX_THREADS = 1024
 
 
-class InterpError(Exception):
+class InterpError(ValueError):
     """A problem with what the user asked for or gave us (a file, an option, a value).
 
     Its message is one line that names the problem; the CLIs print it and exit with 2.

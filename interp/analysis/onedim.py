@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from interp._util.errors import InterpError
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
 
@@ -80,9 +82,9 @@ def scaled_score(y, sigma) -> np.ndarray:
 def _sigma_grid(sigma_range, n_grid: int) -> np.ndarray:
     lo, hi = sigma_range
     if not 0 < lo < hi:
-        raise ValueError(f"sigma_range must satisfy 0 < low < high, got {sigma_range}")
+        raise InterpError(f"sigma_range must satisfy 0 < low < high, got {sigma_range}")
     if n_grid < 3:
-        raise ValueError(f"n_grid must be at least 3, got {n_grid}")
+        raise InterpError(f"n_grid must be at least 3, got {n_grid}")
     return np.geomspace(lo, hi, n_grid)
 
 
@@ -137,7 +139,7 @@ def blind_denoiser(y, method: str = "map", sigma_range: Sequence[float] = SIGMA_
         w = np.exp(ll - ll.max(axis=1, keepdims=True))
         est = (w * posterior_mean(y.reshape(-1, 1), grid.reshape(1, -1))).sum(1) / w.sum(1)
         return est.reshape(y.shape)
-    raise ValueError(f"method must be 'map' or 'integrated', got {method!r}")
+    raise InterpError(f"method must be 'map' or 'integrated', got {method!r}")
 
 
 def residual(y, **kwargs) -> np.ndarray:
@@ -198,7 +200,7 @@ def score_table(sigmas: Sequence[float] = (0.05, 0.15, 0.3, 0.6, 1.2), y_min: fl
 
     sigmas = np.asarray(sigmas, dtype=float).reshape(-1)
     if sigmas.size == 0 or (sigmas <= 0).any():
-        raise ValueError(f"sigmas must be positive noise levels, got {sigmas.tolist()}")
+        raise InterpError(f"sigmas must be positive noise levels, got {sigmas.tolist()}")
     y = np.linspace(y_min, y_max, int(n_points))
     s, yy = np.meshgrid(sigmas, y, indexing="ij")
     return pd.DataFrame({

@@ -141,48 +141,48 @@ class Probe:
         for name in ("radius_left", "radius_right"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 1.5):
-                raise ValueError(f"probe {name} must be a number >= 1.5 px, got {v!r}")
+                raise InterpError(f"probe {name} must be a number >= 1.5 px, got {v!r}")
         for name in ("luminance_left", "luminance_right", "background"):
             v = getattr(self, name)
             if not (math.isfinite(v) and 0.0 <= v <= 1.0):
-                raise ValueError(f"probe {name} must be in [0, 1], got {v!r}")
+                raise InterpError(f"probe {name} must be in [0, 1], got {v!r}")
         lums = {"left": self.luminance_left, "right": self.luminance_right, "background": self.background}
         names = list(lums)
         for i in range(3):
             for j in range(i + 1, 3):
                 if abs(lums[names[i]] - lums[names[j]]) < MIN_CONTRAST:
-                    raise ValueError(
+                    raise InterpError(
                         f"probe luminances of {names[i]} ({lums[names[i]]:g}) and {names[j]} "
                         f"({lums[names[j]]:g}) differ by less than {MIN_CONTRAST:g}: choices could not be read")
         if not isinstance(self.tau, int) or isinstance(self.tau, bool) or self.tau < 1:
-            raise ValueError(f"probe tau must be an integer >= 1, got {self.tau!r}")
+            raise InterpError(f"probe tau must be an integer >= 1, got {self.tau!r}")
         if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 8:
-            raise ValueError(f"probe size must be an integer >= 8, got {self.size!r}")
+            raise InterpError(f"probe size must be an integer >= 8, got {self.size!r}")
         for name in ("speed_factor", "direction", "gap"):
             if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"probe {name} must be finite, got {getattr(self, name)!r}")
+                raise InterpError(f"probe {name} must be finite, got {getattr(self, name)!r}")
         if self.gap < 0:
-            raise ValueError(f"probe gap must be >= 0, got {self.gap:g}")
+            raise InterpError(f"probe gap must be >= 0, got {self.gap:g}")
         vl, vr = self.speeds
         if not (vl >= 0 and vr >= 0 and math.isfinite(vl) and math.isfinite(vr)):
-            raise ValueError(f"probe speeds must be finite and >= 0, got {vl:g} and {vr:g}")
+            raise InterpError(f"probe speeds must be finite and >= 0, got {vl:g} and {vr:g}")
         depth = vl + vr - self.gap  # how far the disks interpenetrate in the predicted frame
         if depth < 2.0:
-            raise ValueError(
+            raise InterpError(
                 f"probe disks overlap by only {depth:.2f} px in the predicted frame (speeds {vl:.2f} + {vr:.2f} "
                 f"minus gap {self.gap:g}); at least 2 px are needed to read a choice")
         small, big = sorted((self.radius_left, self.radius_right))
         if self.distance(self.tau) <= big - small + 1.0:
-            raise ValueError("probe disks overlap so much that the smaller one is hidden whole in the predicted frame")
+            raise InterpError("probe disks overlap so much that the smaller one is hidden whole in the predicted frame")
         # Disks may be cut by the frame's edge, as in the training data, but their centres and
         # the overlap lens of the predicted frame stay inside it.
         c = self.centers()  # [2, T, 2]
         if (c < -0.5).any() or (c > self.size - 0.5).any():
-            raise ValueError("probe disk centres leave the frame; move the centre, slow the disks down or shrink them")
+            raise InterpError("probe disk centres leave the frame; move the centre, slow the disks down or shrink them")
         lens = self.radius_left + self.radius_right - self.distance(self.tau)
         m = np.asarray(self.center, dtype=np.float64)
         if (m - lens / 2 < 0).any() or (m + lens / 2 > self.size - 1).any():
-            raise ValueError("the overlap of the probe disks falls outside the frame; move the centre")
+            raise InterpError("the overlap of the probe disks falls outside the frame; move the centre")
 
     # -- geometry
     @property
@@ -230,7 +230,7 @@ class Probe:
         if front is None:
             front = "right" if self.dr > 0 else "left"
         if front not in ("left", "right"):
-            raise ValueError(f"front must be 'left' or 'right', got {front!r}")
+            raise InterpError(f"front must be 'left' or 'right', got {front!r}")
         T = self.tau + 1
         layer = np.zeros((1, 2, T), dtype=np.int64)
         layer[0, 1 if front == "right" else 0] = 1
@@ -267,9 +267,9 @@ def probe_grid(differences: Sequence[float] = DEFAULT_DIFFERENCES, *, mean_radiu
     """
     differences = [float(d) for d in differences]
     if not differences:
-        raise ValueError("probe_grid needs at least one radius difference")
+        raise InterpError("probe_grid needs at least one radius difference")
     if not isinstance(configs, int) or configs < 1:
-        raise ValueError(f"configs must be a positive integer, got {configs!r}")
+        raise InterpError(f"configs must be a positive integer, got {configs!r}")
     rng = np.random.default_rng(seed)
     scenes: list[dict] = [{}]
     while len(scenes) < configs:
@@ -493,9 +493,9 @@ def classify(frames, probe: Probe, *, tolerance: float = 0.3, agree: float = 0.7
     if x.ndim == 4 and x.shape[1] == 1:
         x = x[:, 0]
     if x.ndim != 3 or x.shape[1:] != (probe.size, probe.size):
-        raise ValueError(f"classify expects frames [N, {probe.size}, {probe.size}], got shape {np.shape(frames)}")
+        raise InterpError(f"classify expects frames [N, {probe.size}, {probe.size}], got shape {np.shape(frames)}")
     if regions(probe, overlap_margin)["overlap"].sum() < 4:
-        raise ValueError("the probe's overlap region is smaller than 4 pixels; increase the speeds")
+        raise InterpError("the probe's overlap region is smaller than 4 pixels; increase the speeds")
     n = len(x)
     L, R, B = probe.luminance_left, probe.luminance_right, probe.background
     tol = tolerance * min(abs(L - R), abs(L - B), abs(R - B))
@@ -589,7 +589,7 @@ def motion_scatter(probe: Probe, *, n_sequences: int = 300_000, seed: int = 0,
         _SCATTER[key] = _scatter_of(probe.gap, vl + vr, n_sequences, seed, tolerance)
     out = _SCATTER[key].copy()
     if len(out) < 50:
-        raise ValueError(f"only {len(out)} windows of the moving-leaves data look like this probe "
+        raise InterpError(f"only {len(out)} windows of the moving-leaves data look like this probe "
                          f"(gap {probe.gap:g} px, closing speed {vl + vr:.2f} px/frame): it lies outside the data")
     return out
 
@@ -681,13 +681,13 @@ def run_sweep(denoiser: Callable, probes: Sequence[Probe], n: int = 64, seed: in
 
     probes = list(probes)
     if not probes:
-        raise ValueError("run_sweep needs at least one probe")
+        raise InterpError("run_sweep needs at least one probe")
     if len({(p.tau, p.size) for p in probes}) != 1:
-        raise ValueError("all probes of a sweep must have the same tau and size")
+        raise InterpError("all probes of a sweep must have the same tau and size")
     if scenes is None:
         scenes = [0] * len(probes)
     if len(scenes) != len(probes):
-        raise ValueError("scenes must give one label per probe")
+        raise InterpError("scenes must give one label per probe")
     cond = torch.from_numpy(np.stack([p.conditioning() for p in probes]))
     chunks = []
     step = max(1, 4096 // n)  # probes per sampler call: bounds memory and shows progress
@@ -808,7 +808,7 @@ def fit_logistic(dr, right_front, *, n_boot: int = 1000, seed: int = 0, level: f
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     if len(x) < 2 or len(np.unique(x)) < 2:
-        raise ValueError("a logistic fit needs valid choices at two or more radius differences")
+        raise InterpError("a logistic fit needs valid choices at two or more radius differences")
     slope, pse = _logistic(x, y, C)
     rng = np.random.default_rng(seed)
     groups = [np.flatnonzero(x == v) for v in np.unique(x)]
@@ -847,7 +847,7 @@ def truth_probability(dr, rule: str = "deterministic") -> np.ndarray:
     if rule == "stochastic":
         p_large = p_larger_in_front(dr)
         return np.where(dr >= 0, p_large, 1.0 - p_large)
-    raise ValueError(f"unknown occlusion rule {rule!r}; choose 'deterministic' or 'stochastic'")
+    raise InterpError(f"unknown occlusion rule {rule!r}; choose 'deterministic' or 'stochastic'")
 
 
 def calibration(samples: "pd.DataFrame", rule: str = "stochastic", *, n_boot: int = 1000, seed: int = 0,
@@ -917,7 +917,7 @@ def contact_test(denoiser: Callable, *, n_sequences: int = 60_000, seed: int = 0
 
     tau = int(getattr(denoiser, "tau", 2))
     if tau < 1:
-        raise ValueError("the contact test needs a conditional denoiser (tau >= 1)")
+        raise InterpError("the contact test needs a conditional denoiser (tau >= 1)")
     cfg = LeavesConfig(variant=variant)
     grid = np.arange(cfg.size) + 0.0
     rr, cc = np.meshgrid(grid, grid, indexing="ij")

@@ -28,7 +28,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from interp._util.errors import SEED_LIMIT
+from interp._util.errors import SEED_LIMIT, InterpError
 from interp.data.dataset import Dataset
 
 __all__ = [
@@ -79,23 +79,23 @@ class LeavesConfig:
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
-            raise ValueError(
+            raise InterpError(
                 f"unknown moving-leaves variant {self.variant!r}; choose one of {', '.join(VARIANTS)}"
             )
         if self.frames < 1 or self.frames > 11:
-            raise ValueError(f"frames must be between 1 and 11, got {self.frames}")
+            raise InterpError(f"frames must be between 1 and 11, got {self.frames}")
         if self.size < 8:
-            raise ValueError(f"size must be at least 8 pixels, got {self.size}")
+            raise InterpError(f"size must be at least 8 pixels, got {self.size}")
         if isinstance(self.n_disks, bool) or not isinstance(self.n_disks, (int, np.integer)) \
                 or not 2 <= self.n_disks <= MAX_DISKS:
-            raise ValueError(f"n_disks must be an integer from 2 to {MAX_DISKS}, got {self.n_disks!r}")
+            raise InterpError(f"n_disks must be an integer from 2 to {MAX_DISKS}, got {self.n_disks!r}")
         if self.variant != "many" and self.n_disks != 2:
-            raise ValueError("more than two disks is the 'many' variant")
+            raise InterpError("more than two disks is the 'many' variant")
         lo, hi = self.depth_range
         if not 0 < lo <= hi:
-            raise ValueError(f"depth_range must satisfy 0 < near <= far, got {self.depth_range}")
+            raise InterpError(f"depth_range must satisfy 0 < near <= far, got {self.depth_range}")
         if not 0 < self.min_hidden <= 1:
-            raise ValueError(f"min_hidden must be in (0, 1], got {self.min_hidden}")
+            raise InterpError(f"min_hidden must be in (0, 1], got {self.min_hidden}")
 
     @property
     def draws_per_sequence(self) -> int:
@@ -115,7 +115,7 @@ class LeavesConfig:
 
 def _key(seed: int, stream: int) -> list[int]:
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_LIMIT:  # never wrapped to another seed
-        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+        raise InterpError(f"seed must be an integer in [0, 2**63), got {seed!r}")
     return [int(seed), stream]
 
 
@@ -387,11 +387,11 @@ def generate(
     """
     cfg = config if config is not None else LeavesConfig(variant=variant)
     if not isinstance(n, (int, np.integer)) or n <= 0:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+        raise InterpError(f"n must be a positive integer, got {n!r}")
     if not isinstance(start, (int, np.integer)) or start < 0:
-        raise ValueError(f"start must be a non-negative integer, got {start!r}")
+        raise InterpError(f"start must be a non-negative integer, got {start!r}")
     if start + n > np.iinfo(np.int64).max:
-        raise ValueError(f"start + n must stay below 2**63 (sequence indices are int64), got start={start}")
+        raise InterpError(f"start + n must stay below 2**63 (sequence indices are int64), got start={start}")
     _key(seed, 0)
     frames = np.empty((n, cfg.frames, cfg.size, cfg.size), dtype=np.float32)
     parts: list[dict[str, np.ndarray]] = []

@@ -156,7 +156,7 @@ def _decode(text: str):
         return None
     if tag == "A:":
         return pd.NA
-    raise ValueError(f"bad cell {text[:20]!r}")
+    raise InterpError(f"bad cell {text[:20]!r}")
 
 
 def _table_to_csv(table: "pd.DataFrame") -> tuple[bytes, list[dict]]:
@@ -189,20 +189,20 @@ def _csv_to_table(data: bytes, schema: list[dict]) -> "pd.DataFrame":
 
     names = [c["name"] for c in schema]
     if len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
-        raise ValueError("bad column list")
+        raise InterpError("bad column list")
     dtypes, na = {}, {}
     for c in schema:
         if c["encoding"] == "plain":
             dt = np.dtype(c["dtype"])
             if dt.kind not in "biuf":
-                raise ValueError(f"column {c['name']!r}: bad dtype {c['dtype']!r}")
+                raise InterpError(f"column {c['name']!r}: bad dtype {c['dtype']!r}")
             dtypes[c["name"]] = "float64" if dt.kind == "f" else dt
             if dt.kind == "f":
                 na[c["name"]] = [""]
         elif c["encoding"] == "typed":
             dtypes[c["name"]] = object
         else:
-            raise ValueError(f"column {c['name']!r}: unknown encoding")
+            raise InterpError(f"column {c['name']!r}: unknown encoding")
     frame = pd.read_csv(io.BytesIO(data), header=0, names=names, dtype=dtypes, keep_default_na=False,
                         na_values=na, encoding="utf-8")
     columns = {}

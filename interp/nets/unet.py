@@ -38,6 +38,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from interp._util.errors import InterpError
+
 __all__ = ["UNet", "BiasFreeBatchNorm", "NORMS", "share_batch_statistics"]
 
 NORMS = ("none", "batch")
@@ -124,7 +126,7 @@ def _norm(kind: str, channels: int) -> nn.Module:
         return nn.Identity()
     if kind == "batch":
         return BiasFreeBatchNorm(channels)
-    raise ValueError(f"unknown normalization {kind!r}; choose one of {', '.join(NORMS)}")
+    raise InterpError(f"unknown normalization {kind!r}; choose one of {', '.join(NORMS)}")
 
 
 class _Block(nn.Sequential):
@@ -159,11 +161,11 @@ class UNet(nn.Module):
                  skip: bool = False):
         super().__init__()
         if tau < 0 or (predict_only and tau < 1):
-            raise ValueError(f"tau must be >= 0 (>= 1 for a prediction-only network), got {tau}")
+            raise InterpError(f"tau must be >= 0 (>= 1 for a prediction-only network), got {tau}")
         if width < 1:
-            raise ValueError(f"width must be positive, got {width}")
+            raise InterpError(f"width must be positive, got {width}")
         if skip and predict_only:
-            raise ValueError("a prediction-only network has no noisy observation to skip to its output")
+            raise InterpError("a prediction-only network has no noisy observation to skip to its output")
         self.skip = bool(skip)
         self.tau, self.width, self.norm, self.predict_only = tau, width, norm, predict_only
         c_in = tau if predict_only else tau + 1
@@ -198,11 +200,11 @@ class UNet(nn.Module):
                     raise TypeError(f"this denoiser needs tau={self.tau} conditioning frames: net(y, c)")
                 c = y[:, :0]
             if c.shape[1] != self.tau:
-                raise ValueError(f"expected c with {self.tau} frames, got shape {tuple(c.shape)}")
+                raise InterpError(f"expected c with {self.tau} frames, got shape {tuple(c.shape)}")
             x = torch.cat([c, y], dim=1)  # time axis: oldest conditioning frame first, y last
         h, w = x.shape[-2:]
         if h % 4 or w % 4:
-            raise ValueError(f"frame height and width must be multiples of 4, got {h}x{w}")
+            raise InterpError(f"frame height and width must be multiples of 4, got {h}x{w}")
         e1 = self.enc1(x)
         e2 = self.enc2(self.pool(e1))
         m = self.mid(self.pool(e2))

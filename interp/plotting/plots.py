@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from interp._util.errors import InterpError
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
     from matplotlib.figure import Figure
@@ -28,12 +30,12 @@ def _require(table: "pd.DataFrame", columns, what: str) -> None:
         raise TypeError(f"{what} takes a pandas DataFrame, got {type(table).__name__}")
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise ValueError(
+        raise InterpError(
             f"{what}: table lacks column(s) {', '.join(missing)} "
             f"(has {', '.join(map(str, table.columns))})"
         )
     if len(table) == 0:
-        raise ValueError(f"{what}: table has no rows")
+        raise InterpError(f"{what}: table has no rows")
 
 
 def plot_sequences(table: "pd.DataFrame", *, cell: float = 0.62) -> "Figure":
@@ -99,9 +101,9 @@ def _image_stack(table: "pd.DataFrame", grid_row: str, grid_col: str, who: str):
     col_labels, col_i = np.unique(table[grid_col].to_numpy(), return_inverse=True)
     rows, cols = table["row"].to_numpy(), table["col"].to_numpy()
     if not (np.issubdtype(rows.dtype, np.integer) and np.issubdtype(cols.dtype, np.integer)):
-        raise ValueError(f"{who}: columns row and col must hold integer pixel indices")
+        raise InterpError(f"{who}: columns row and col must hold integer pixel indices")
     if rows.min() < 0 or cols.min() < 0:
-        raise ValueError(f"{who}: row and col must be >= 0")
+        raise InterpError(f"{who}: row and col must be >= 0")
     images = np.full((len(row_labels), len(col_labels), int(rows.max()) + 1, int(cols.max()) + 1), np.nan)
     images[row_i, col_i, rows, cols] = table["value"].to_numpy(dtype=float)
     return row_labels, row_i, col_labels, col_i, images
@@ -297,7 +299,7 @@ def plot_onedim_sampling(table: "pd.DataFrame", *, modes=(-0.5, 0.5)) -> "Figure
     fixed = table[table["kind"] == "fixed_point"]
     traj = table[table["kind"] == "trajectory"].sort_values("k")
     if curve.empty:
-        raise ValueError("plot_onedim_sampling: table has no 'curve' rows")
+        raise InterpError("plot_onedim_sampling: table has no 'curve' rows")
     step = float(table["step"].iloc[0])
     fig = Figure(figsize=(7.6, 3.3))
     left, right = fig.subplots(1, 2, gridspec_kw=dict(left=0.09, right=0.98, top=0.88, bottom=0.15, wspace=0.28))
@@ -373,7 +375,7 @@ def plot_psychometric(table: "pd.DataFrame") -> "Figure":
     est = table[table["kind"] == "onestep"]
     fit = table[table["kind"] == "fit"]
     if cond.empty or curve.empty or fit.empty:
-        raise ValueError("plot_psychometric: the table needs 'condition', 'curve' and 'fit' rows")
+        raise InterpError("plot_psychometric: the table needs 'condition', 'curve' and 'fit' rows")
     f = fit.iloc[0]
     fig = Figure(figsize=(7.6, 3.4))
     ax, ax2 = fig.subplots(1, 2, gridspec_kw=dict(left=0.08, right=0.98, top=0.8, bottom=0.14, wspace=0.25,
@@ -459,7 +461,7 @@ def plot_framework_diagram(table: "pd.DataFrame", *, panel_width: float = 4.6) -
     _require(table, columns, "plot_framework_diagram")
     panels = table[table["kind"] == "panel"]
     if panels.empty:
-        raise ValueError("plot_framework_diagram: the table has no 'panel' rows")
+        raise InterpError("plot_framework_diagram: the table has no 'panel' rows")
     n = len(panels)
     height = panel_width * float(panels["height"].max()) / float(panels["width"].max())
     fig = Figure(figsize=(panel_width * n, height + 0.35))
@@ -530,5 +532,5 @@ def plot_framework_diagram(table: "pd.DataFrame", *, panel_width: float = 4.6) -
             elif kind == "text":
                 label_at(ax, row, x, y, 0.0, 0.0)
             else:
-                raise ValueError(f"plot_framework_diagram: unknown element kind {kind!r}")
+                raise InterpError(f"plot_framework_diagram: unknown element kind {kind!r}")
     return fig

@@ -18,6 +18,8 @@ from typing import Callable
 
 import torch
 
+from interp._util.errors import InterpError
+
 __all__ = ["WEIGHTINGS", "Weighting", "denoising_loss"]
 
 WEIGHTINGS = ("paper", "cap", "edm")
@@ -48,12 +50,12 @@ class Weighting:
 
     def __post_init__(self):
         if self.name not in WEIGHTINGS:
-            raise ValueError(f"unknown weighting {self.name!r}; choose one of {', '.join(WEIGHTINGS)}")
+            raise InterpError(f"unknown weighting {self.name!r}; choose one of {', '.join(WEIGHTINGS)}")
         if (self.name == "cap") != (self.cap is not None) or (self.cap is not None and not self.cap > 0):
-            raise ValueError("the 'cap' weighting needs a positive cap, and only it takes one")
+            raise InterpError("the 'cap' weighting needs a positive cap, and only it takes one")
         if (self.name == "edm") != (self.sigma_data is not None) \
                 or (self.sigma_data is not None and not self.sigma_data > 0):
-            raise ValueError("the 'edm' weighting needs a positive sigma_data, and only it takes one")
+            raise InterpError("the 'edm' weighting needs a positive sigma_data, and only it takes one")
 
     @classmethod
     def from_recipe(cls, recipe: dict) -> "Weighting":
