@@ -14,10 +14,11 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,lab]'
 	touch $(STAMP)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check interp tests benchmarks
 	$(PY) -m pytest
 
 test-slow: $(STAMP)

@@ -14,7 +14,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from interp.cli import ArgumentParser, InterpError, run, thread_count  # noqa: E402
+from interp import InterpError
+from interp.cli.common import ArgumentParser, run, thread_count
 
 from . import BENCHMARKS  # noqa: E402
 
@@ -76,7 +77,7 @@ def _run_one(name: str, args, env: dict) -> dict:
 
 def _check_out(out: Path, stem: str) -> None:
     """A one-line error, before any benchmark runs, unless the results can be written to ``out``."""
-    from interp.io import check_writable
+    from interp._util.io import check_writable
 
     if out.exists() and not out.is_dir():
         raise InterpError(f"--out {out} is a file, not a folder")

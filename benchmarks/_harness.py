@@ -459,7 +459,8 @@ def load_results(path: Path) -> dict:
     is a one-line :class:`interp.cli.InterpError`: dropping it would lose the results of the
     benchmarks not run this time. A UTF-8 byte-order mark (an editor's) is allowed.
     """
-    from interp.cli import InterpError, short_repr
+    from interp import InterpError
+    from interp._util.errors import short_repr
 
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -488,7 +489,7 @@ def load_results(path: Path) -> dict:
 def write_results(out_dir: Path, entries: dict[str, dict], machine: dict, order: Sequence[str],
                   stem: str = "results") -> dict:
     """Merge ``entries`` into ``out_dir/STEM.json`` (atomically) and rewrite ``STEM.md``."""
-    from interp.io import atomic_write
+    from interp._util.io import atomic_write
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path, md = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
@@ -600,13 +601,13 @@ def shipped_network(smoke: bool, tau: int = 2):
     import torch
 
     if smoke:
-        from interp.unet import UNet
+        from interp.nets.unet import UNet
 
         torch.manual_seed(0)
         return UNet(tau=tau, width=4).eval(), f"untrained UNet(tau={tau}, width=4) (smoke)"
     if not SHIPPED_MODEL.is_file():
         raise FileNotFoundError(f"{SHIPPED_MODEL} not found: train it with `python -m interp.train models/leaves-tau2.toml`")
-    from interp import checkpoint
+    from interp.nets import checkpoint
 
     net = checkpoint.load(SHIPPED_MODEL)
     cfg = net.checkpoint_config

@@ -8,9 +8,9 @@ import warnings
 
 import torch
 
-from interp.loss import Weighting, denoising_loss
-from interp.train import draw_windows, sample_noise_levels
-from interp.unet import UNet
+from interp.nets.unet import UNet
+from interp.training.loss import Weighting, denoising_loss
+from interp.training.windows import draw_windows, sample_noise_levels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Trainer:
     """One network + Adam, stepping like ``interp.train.train`` with the given options."""
 
     def __init__(self, net: UNet, opts: StepOptions, lr: float = 1e-3, copy_net: bool = True,
-                 device: str | torch.device = "cpu", weighting: Weighting = Weighting()):
+                 device: str | torch.device = "cpu", weighting: Weighting = Weighting()):  # noqa: B008 - frozen
         self.opts, self.weighting = opts, weighting
         self.device = torch.device(device)
         self.mf = torch.channels_last if opts.channels_last else torch.contiguous_format
@@ -86,7 +86,7 @@ def leaves_clips(n: int, seed: int = 0):
     """(train clips, test clips) as float32 tensors from ``n`` moving-leaves sequences."""
     import numpy as np
 
-    from interp.leaves import generate
+    from interp.data.leaves import generate
 
     ds = generate(n, seed)
     test = ds.meta["test"].astype(bool)

@@ -23,7 +23,7 @@ import time  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from interp.cli import ArgumentParser, thread_count  # noqa: E402
+from interp.cli.common import ArgumentParser, thread_count
 
 from . import BENCHMARKS  # noqa: E402
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
 
-    from interp.io import atomic_write
+    from interp._util.io import atomic_write
 
     from ._harness import Context, machine_info, now, process_peak_mb
 

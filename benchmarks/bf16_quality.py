@@ -7,7 +7,8 @@ from functools import partial
 import numpy as np
 import torch
 
-from interp.train import evaluate, lr_at
+from interp.training.evaluation import evaluate
+from interp.training.windows import lr_at
 
 from ._harness import Context, Memory, row
 from ._training import StepOptions, Trainer, draw_batch, leaves_clips, make_net

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._harness import SHIPPED_MODEL as MODEL, Candidate, Context, Memory, interleaved, row, run_child, shipped_network
+from ._harness import SHIPPED_MODEL as MODEL
+from ._harness import Candidate, Context, Memory, interleaved, row, run_child, shipped_network
 
 DESCRIPTION = (
     "Local linear analysis (`interp.jacobian`). `filter_1px`: `adaptive_filter` of the centre pixel "
@@ -41,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _clips(n: int, size: int) -> torch.Tensor:
     """The first ``n`` test sequences of the seed-0 moving-leaves dataset, frames 0 .. tau, cropped."""
-    from interp.leaves import generate
+    from interp.data.leaves import generate
 
     ds = generate(10 * n, 0).test  # one test sequence in each block of ten
     frames = ds.frames[:n, : TAU + 1, :size, :size]
@@ -93,7 +94,7 @@ def _cli_times(runs: int, ckpt: Path, threads: int, ctx: Context) -> tuple[list[
 
 
 def run(ctx: Context) -> dict:
-    from interp.jacobian import adaptive_filter, split_evidence
+    from interp.analysis.jacobian import adaptive_filter, split_evidence
 
     smoke = ctx.smoke
     net, model_desc = shipped_network(smoke, TAU)
@@ -131,7 +132,7 @@ def run(ctx: Context) -> dict:
     # --- the whole command, in a fresh process
     runs = 1 if smoke else 5
     if smoke:
-        from interp.checkpoint import save
+        from interp.nets.checkpoint import save
 
         tmpdir = tempfile.TemporaryDirectory(prefix="bench-jacobian-ckpt-")
         ckpt = Path(tmpdir.name) / "tiny.safetensors"

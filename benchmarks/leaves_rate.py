@@ -11,7 +11,7 @@ from ._harness import Candidate, Context, interleaved, row
 DESCRIPTION = (
     "Sequences/s of `interp.leaves.generate(n)` (scene sampling + batched rendering, chunk 512), "
     "interleaved with a baseline that renders the same scenes (drawn in one batch with "
-    "`interp.leaves._sample_scenes`) one sequence at a time with a plain numpy loop over frames and "
+    "`interp.leaves.sample_scenes`) one sequence at a time with a plain numpy loop over frames and "
     "disks (`loop_numpy`, written in this file; its frames are checked equal to `generate`'s), and "
     "with `interp.leaves.render` called on one sequence at a time (`loop_render_n1`). "
     "`generate_single` is one run at the full dataset size; `projected_1e5` is the time for 10^5 "
@@ -44,12 +44,12 @@ def render_loop_numpy(center, radius, luminance, background, layer, size: int = 
 
 
 def _baseline(n: int, seed: int, per_sequence):
-    from interp.leaves import LeavesConfig, _sample_scenes
+    from interp.data.leaves import LeavesConfig, sample_scenes
 
     cfg = LeavesConfig()
 
     def run():
-        s = _sample_scenes(cfg, seed, 0, n)
+        s = sample_scenes(cfg, seed, 0, n)
         frames = np.empty((n, cfg.frames, cfg.size, cfg.size), dtype=np.float32)
         for i in range(n):
             sl = slice(i, i + 1)
@@ -61,7 +61,7 @@ def _baseline(n: int, seed: int, per_sequence):
 
 
 def run(ctx: Context) -> dict:
-    from interp.leaves import generate, render
+    from interp.data.leaves import generate, render
 
     ctx = ctx.on_cpu()  # numpy and torch on the CPU, whatever the device
     seed = 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._harness import Context, Memory, run_child, row
+from ._harness import Context, Memory, row, run_child
 
 DESCRIPTION = (
     "Wall time of `python -m interp.figures --out DIR`, the command `make figures` runs, in a fresh "

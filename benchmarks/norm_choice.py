@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from interp.train import evaluate, lr_at
-from interp.unet import UNet
+from interp.nets.unet import UNet
+from interp.training.evaluation import evaluate
+from interp.training.windows import lr_at
 
 from ._harness import Context, row
 from ._training import StepOptions, Trainer, draw_batch, leaves_clips

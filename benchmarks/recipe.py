@@ -65,14 +65,14 @@ def _datasets(ctx: Context, folder: Path) -> dict[str, str]:
     """[data] tables of the datasets to compare on (DAVIS32 only where its source is here)."""
     out = {"leaves": f'source = "leaves"\nn = {400 if ctx.smoke else 100_000}\nseed = 0'}
     if ctx.smoke:  # a tiny natural-image set with a split, so the smoke run needs no ../shared
-        from interp.natural import natural_test_set
+        from interp.data.natural import natural_test_set
 
         ds = natural_test_set(n=24, seed=0)
         ds.meta["test"] = np.arange(len(ds)) % 4 == 0
         ds.save(folder / "natural.npz")
         out["natural"] = f'source = "npz"\npath = "{folder / "natural.npz"}"'
     elif (DAVIS_ROOT / "JPEGImages").is_dir():
-        from interp.data import main as data_main
+        from interp.cli.data import main as data_main
 
         path = folder / "davis32.npz"
         data_main(["davis32", "--root", str(DAVIS_ROOT), "--out", str(path), "--quiet"])
@@ -83,13 +83,13 @@ def _datasets(ctx: Context, folder: Path) -> dict[str, str]:
 
 
 def _curve(net, test, n: int) -> dict[str, float]:
-    from interp.train import evaluate
+    from interp.training.evaluation import evaluate
 
     return evaluate(net, test, n=n, seed=4321, psnrs=PSNRS)
 
 
 def _probes(net, smoke: bool) -> dict[str, float]:
-    from interp.psychometrics import DEFAULT_DIFFERENCES, decision_targets, probe_grid, run_sweep
+    from interp.analysis.psychometrics import DEFAULT_DIFFERENCES, decision_targets, probe_grid, run_sweep
 
     probes = probe_grid((-2.0, 2.0) if smoke else DEFAULT_DIFFERENCES, tau=2)
     sweep = run_sweep(net, probes, 4 if smoke else 64, seed=0, **({"max_iter": 30} if smoke else {}))
@@ -101,8 +101,10 @@ def _probes(net, smoke: bool) -> dict[str, float]:
 def run(ctx: Context) -> dict:
     import torch
 
-    from interp import checkpoint
-    from interp.train import load_clips, read_card, train
+    from interp.nets import checkpoint
+    from interp.training.cards import read_card
+    from interp.training.loop import train
+    from interp.training.windows import load_clips
 
     samples = 1024 if ctx.smoke else 64_000
     width = 8 if ctx.smoke else 32
@@ -119,24 +121,24 @@ def run(ctx: Context) -> dict:
             scores: dict[str, dict] = {}
             mem: dict[str, Memory] = {}  # peak memory of each arm's training and scoring
             pred = _card(folder, f"{dname}-predict", data, {**common, "weighting": "paper"}, True, width)
-            _, mem["predict"], _ = cpu.measure(lambda: train(pred, progress=False, log=ctx.log, keep_state=True))
+            _, mem["predict"], _ = cpu.measure(lambda: train(pred, progress=False, log=ctx.log, keep_state=True))  # noqa: B023 - called at once
             _, test, _ = load_clips(read_card(pred))
             n_eval = min(len(test), 64 if ctx.smoke else 2000)
             predict = _curve(checkpoint.read(pred.with_suffix(".safetensors")).build(), test, n_eval)["predict"]
             for arm, keys in ARMS.items():
                 card = _card(folder, f"{dname}-{arm}", data, {**common, **keys}, False, width)
                 ctx.log(f"recipe: {dname} {arm}, {samples} samples")
-                _, mem[arm], cfg = cpu.measure(lambda: train(card, progress=False, log=ctx.log, keep_state=True))
+                _, mem[arm], cfg = cpu.measure(lambda: train(card, progress=False, log=ctx.log, keep_state=True))  # noqa: B023 - called at once
                 ck = checkpoint.read(card.with_suffix(".safetensors"))
                 averaged = ck.build()
                 trained = checkpoint.Checkpoint(ck.config, ck.train, {}, {}, ck.path).build()
                 for label, net in ((arm, trained), (f"{arm}+ema", averaged)):
-                    _, m, s = cpu.measure(lambda: _curve(net, test, n_eval))
+                    _, m, s = cpu.measure(lambda: _curve(net, test, n_eval))  # noqa: B023 - called at once
                     mem[arm] = mem[arm] | m
                     s["gap@-10dB"] = s["psnr_out@-10dB"] - predict
                     s["identity_margin"] = min(s[f"psnr_out@{p:g}dB"] - p for p in IDENTITY)
                     if dname == "leaves":
-                        _, m, probes = cpu.measure(lambda: _probes(net, ctx.smoke))
+                        _, m, probes = cpu.measure(lambda: _probes(net, ctx.smoke))  # noqa: B023 - called at once
                         mem[arm] = mem[arm] | m
                         s.update(probes)
                     s["minutes"] = cfg["train_state"]["wall_seconds"] / 60

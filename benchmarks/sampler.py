@@ -49,7 +49,7 @@ class TimedDenoiser:
 
 def _conditioning() -> tuple[torch.Tensor, int, int]:
     """The tau frames before the meeting frame of the first test sequence of seed 0."""
-    from interp.leaves import generate
+    from interp.data.leaves import generate
 
     ds = generate(10, 0)  # one test sequence in each block of ten
     i = int(np.flatnonzero(ds.meta["test"])[0])
@@ -58,7 +58,7 @@ def _conditioning() -> tuple[torch.Tensor, int, int]:
 
 
 def run(ctx: Context) -> dict:
-    from interp.sampler import sample
+    from interp.analysis.sampler import sample
 
     repeats = 2 if ctx.smoke else 3
     max_iter = 8 if ctx.smoke else 1000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from interp.train import RECIPES
+from interp.training.cards import RECIPES
 
 from ._harness import Candidate, Context, interleaved, row
 from ._training import StepOptions, Trainer, draw_batch, leaves_clips, make_net

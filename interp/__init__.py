@@ -2,34 +2,43 @@
 
 The public API is imported lazily, so ``python -m interp.<tool>`` starts fast:
 
-* :func:`interp.load` -- a trained denoiser from a checkpoint, in eval mode;
-* :mod:`interp.leaves`, :mod:`interp.data` -- the moving-leaves dataset and clip files;
-* :mod:`interp.unet`, :mod:`interp.train` -- the bias-free U-net and Algorithm 1;
-* :func:`interp.sample`, :func:`interp.one_step` -- Algorithm 2 (:mod:`interp.sampler`);
-* :mod:`interp.psychometrics` -- occlusion probes, choice frequencies and logistic fits;
+* :func:`interp.load` -- a trained denoiser from a checkpoint or a shipped model's name, in eval
+  mode with gradients off (:mod:`interp.nets`);
+* :mod:`interp.data` -- clips: the dataset container and files, moving leaves, DAVIS32, footage;
+* :mod:`interp.nets` -- the bias-free U-net, checkpoints, :func:`interp.validate_denoiser`;
+* :mod:`interp.training` -- model cards and Algorithm 1;
+* :func:`interp.sample`, :func:`interp.one_step` -- Algorithm 2 (:mod:`interp.analysis.sampler`);
 * :func:`interp.adaptive_filter`, :func:`interp.split_evidence` -- the Jacobian analyses of
-  :mod:`interp.jacobian` (adaptive filters, eq. 5 and 7).
+  :mod:`interp.analysis.jacobian` (adaptive filters, eq. 5 and 7); the other analyses
+  (psychometrics, persistence, entropy, the 1-D example) are in :mod:`interp.analysis`;
+* :mod:`interp.plotting` -- tidy tables to figures; :mod:`interp.figures` -- the paper's figures.
+
+``interp.sample`` is always the sampler function; ``python -m interp.sample`` (like
+``interp.train``, ``interp.jacobian``, ``interp.psychometrics``, ``interp.entropy``) is a command
+whose front-end is in :mod:`interp.cli`.
 """
 
 from __future__ import annotations
 
 import importlib
 
+from interp._util.errors import InterpError as InterpError
+
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load": ("interp.checkpoint", "load"),
-    "UNet": ("interp.unet", "UNet"),
-    "Dataset": ("interp.data", "Dataset"),
-    "sample": ("interp.sampler", "sample"),
-    "one_step": ("interp.sampler", "one_step"),
-    "adaptive_filter": ("interp.jacobian", "adaptive_filter"),
-    "split_evidence": ("interp.jacobian", "split_evidence"),
+    "load": ("interp.nets.checkpoint", "load"),
+    "UNet": ("interp.nets.unet", "UNet"),
+    "validate_denoiser": ("interp.nets.validate", "validate_denoiser"),
+    "Dataset": ("interp.data.dataset", "Dataset"),
+    "sample": ("interp.analysis.sampler", "sample"),
+    "one_step": ("interp.analysis.sampler", "one_step"),
+    "adaptive_filter": ("interp.analysis.jacobian", "adaptive_filter"),
+    "split_evidence": ("interp.analysis.jacobian", "split_evidence"),
 }
-_SUBMODULES = {"leaves", "data", "unet", "train", "checkpoint", "cli", "io", "plotting", "figures",
-               "sampler", "onedim", "psychometrics", "jacobian"}
+_SUBPACKAGES = {"data", "nets", "training", "analysis", "plotting", "figures", "cli"}
 
-__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+__all__ = sorted([*_LAZY, *_SUBPACKAGES, "InterpError", "__version__"])
 
 
 def __getattr__(name: str):
@@ -38,6 +47,6 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
-    if name in _SUBMODULES:
+    if name in _SUBPACKAGES:
         return importlib.import_module(f"interp.{name}")
     raise AttributeError(f"module 'interp' has no attribute {name!r}")

@@ -1,24 +1,11 @@
-"""``python -m interp.sample``: next-frame samples from a checkpoint (see :mod:`interp.sampler`).
+"""``python -m interp.sample``: a command, not a library module (its front-end is :mod:`interp.cli.sample`).
 
-``interp.sample(denoiser, c, n, seed=...)`` is the sampler function. If this module is imported
-(``import interp.sample``), it takes the function's place as the package attribute, so the
-module itself forwards calls to :func:`interp.sampler.sample`: both spellings keep working.
+Importing it does nothing; run it with ``python -m``.
+The sampler function is :func:`interp.sample` (:func:`interp.analysis.sampler.sample`); running
+this file as ``__main__`` leaves that attribute alone.
 """
 
-import sys
-import types
-
-from .cli import run
-from .sampler import main
-from .sampler import sample as _sample
-
-
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return _sample(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-
 if __name__ == "__main__":
-    sys.exit(run(main, "python -m interp.sample"))
+    from interp.cli.sample import entry
+
+    entry()

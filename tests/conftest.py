@@ -38,7 +38,7 @@ def repo() -> Path:
 def assert_main_one_line(capsys, main, prog: str, argv, *needles: str) -> None:
     """Call a CLI's ``main`` in-process through :func:`interp.cli.run`: bad input must give exit
     code 2 and a single stderr line naming the problem (argparse's usage errors included)."""
-    from interp.cli import run
+    from interp.cli.common import run
 
     try:
         rc = run(main, prog, [str(a) for a in argv])

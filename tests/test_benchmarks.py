@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_one_line_error
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import interp
-from interp import checkpoint
-from interp.cli import InterpError
-from interp.unet import UNet
+from interp import InterpError
+from interp._util import io as util_io
+from interp.nets import checkpoint
+from interp.nets.unet import UNet
 
 
 def _save(path, **kw):
@@ -158,9 +159,8 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     def fail(*a, **k):
         raise RuntimeError("disk full")
 
-    import interp.io
 
-    monkeypatch.setattr(interp.io.os, "fsync", fail)
+    monkeypatch.setattr(util_io.os, "fsync", fail)
     with pytest.raises(RuntimeError):
         _save(p)
     assert p.read_bytes() == before

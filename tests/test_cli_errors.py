@@ -13,12 +13,21 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from interp import checkpoint, data, figures, jacobian, psychometrics, sampler, train
-from interp.cli import InterpError, run
-from interp.unet import UNet
-
 from conftest import assert_one_line_error, run_cli
+
+from interp import InterpError, data, figures
+from interp.cli import data as data_cli
+from interp.cli import figures as figures_cli
+from interp.cli import jacobian as jacobian_cli
+from interp.cli import psychometrics as psychometrics_cli
+from interp.cli import sample as sample_cli
+from interp.cli import train as train_cli
+from interp.cli.common import run
+from interp.nets import checkpoint
+from interp.nets.unet import UNet
+from interp.training import cards
+from interp.training import loop as train
+
 
 def call(mod, argv, capsys) -> str:
     """Run a CLI's main in this process; assert exit code 2 and one line on stderr; return it."""
@@ -83,7 +92,7 @@ def test_bad_datasets(files, name, needles, capsys):
         data.load(files / name)
     for n in needles:
         assert n in str(err.value)
-    for mod in (sampler, jacobian):  # --input FILE.npz:INDEX reads through data.load
+    for mod in (sample_cli, jacobian_cli):  # --input FILE.npz:INDEX reads through data.load
         line = call(mod, ["--ckpt", files / "net.safetensors", "--input", f"{files / name}:0",
                           "--out", files / "o"], capsys)
         for n in needles:
@@ -91,7 +100,7 @@ def test_bad_datasets(files, name, needles, capsys):
 
 
 def test_dataset_that_is_a_folder(files, capsys):
-    line = call(sampler, ["--ckpt", files / "net.safetensors", "--input", f"{files}:0", "--out", files / "o"],
+    line = call(sample_cli, ["--ckpt", files / "net.safetensors", "--input", f"{files}:0", "--out", files / "o"],
                 capsys)
     assert "not a file" in line
 
@@ -133,28 +142,28 @@ def test_tampered_checkpoints(files, tmp_path, edit, needle, capsys):
     bad = _tamper(files / "net.safetensors", tmp_path / "bad.safetensors", edit)
     with pytest.raises(InterpError, match=needle):
         checkpoint.load(bad)
-    line = call(sampler, ["--ckpt", bad, "--input", f"{files / 'data.npz'}:0", "--out", tmp_path / "o"], capsys)
+    line = call(sample_cli, ["--ckpt", bad, "--input", f"{files / 'data.npz'}:0", "--out", tmp_path / "o"], capsys)
     assert "bad.safetensors" in line and needle in line
 
 
 def test_tau_mismatch(files, capsys):
     # a tau=2 network, sequences of 2 frames: nothing left to predict from 2 conditioning frames
-    line = call(jacobian, ["--ckpt", files / "net.safetensors", "--input", f"{files / 'short.npz'}:0",
+    line = call(jacobian_cli, ["--ckpt", files / "net.safetensors", "--input", f"{files / 'short.npz'}:0",
                            "--out", files / "o"], capsys)
     assert "tau mismatch" in line and "tau=2" in line
-    line = call(sampler, ["--ckpt", files / "net.safetensors", "--input", f"{files / 'one.npz'}:0",
+    line = call(sample_cli, ["--ckpt", files / "net.safetensors", "--input", f"{files / 'one.npz'}:0",
                           "--out", files / "o"], capsys)
     assert "tau mismatch" in line and "tau=2" in line and "only 1" in line
-    line = call(sampler, ["--ckpt", files / "net.safetensors", "--input", f"{files / 'short.npz'}:0",
+    line = call(sample_cli, ["--ckpt", files / "net.safetensors", "--input", f"{files / 'short.npz'}:0",
                           "--frame", "3", "--out", files / "o"], capsys)
     assert "--frame 3" in line
-    line = call(psychometrics, ["--ckpt", files / "net0.safetensors", "--out", files / "o"], capsys)
+    line = call(psychometrics_cli, ["--ckpt", files / "net0.safetensors", "--out", files / "o"], capsys)
     assert "tau=0" in line
 
 
 def test_pixel_outside_the_frame(files, capsys):
     for pixel in ("32,0", "0,32", "1000000000000000000000,1"):
-        line = call(jacobian, ["--ckpt", files / "net.safetensors", "--pixel", pixel, "--out", files / "o"], capsys)
+        line = call(jacobian_cli, ["--ckpt", files / "net.safetensors", "--pixel", pixel, "--out", files / "o"], capsys)
         assert "outside the 32x32 frame" in line
 
 
@@ -193,12 +202,12 @@ def test_malformed_card_names_file_and_line(tmp_path, text, needles, capsys):
     card = tmp_path / "bad.toml"
     card.write_text(text)
     with pytest.raises(InterpError) as err:
-        train.read_card(card)
+        cards.read_card(card)
     msg = str(err.value)
     assert str(card) in msg and "\n" not in msg, msg
     for n in needles:
         assert n in msg, msg
-    assert str(card) in call(train, [card, "--quiet"], capsys)
+    assert str(card) in call(train_cli, [card, "--quiet"], capsys)
 
 
 @pytest.mark.parametrize("dataset, needle", [
@@ -211,7 +220,7 @@ def test_malformed_card_names_file_and_line(tmp_path, text, needles, capsys):
 def test_card_with_bad_dataset(files, tmp_path, dataset, needle, capsys):
     card = tmp_path / "npz.toml"
     card.write_text(CARD.replace('source = "leaves"\nn = 20', f'source = "npz"\npath = "{files / dataset}"'))
-    line = call(train, [card, "--quiet"], capsys)
+    line = call(train_cli, [card, "--quiet"], capsys)
     assert needle in line and dataset in line
 
 
@@ -219,7 +228,7 @@ def test_card_with_bad_dataset(files, tmp_path, dataset, needle, capsys):
 def test_bad_device(tmp_path, device, needle, capsys):
     card = tmp_path / "c.toml"
     card.write_text(CARD)
-    assert needle in call(train, [card, "--quiet", "--device", device], capsys)
+    assert needle in call(train_cli, [card, "--quiet", "--device", device], capsys)
     assert not (tmp_path / "c.safetensors").exists()
 
 
@@ -233,7 +242,7 @@ def test_resume_from_a_damaged_checkpoint(tmp_path, damage, needle, capsys):
     train.train(card, progress=False, log=lambda *a: None)
     ckpt = tmp_path / "c.safetensors"
     ckpt.write_bytes(damage(ckpt.read_bytes()))
-    line = call(train, [card, "--quiet", "--resume"], capsys)
+    line = call(train_cli, [card, "--quiet", "--resume"], capsys)
     assert needle in line and "c.safetensors" in line
 
 
@@ -249,7 +258,7 @@ def test_resume_with_a_corrupt_training_state(tmp_path, capsys):
         h["__metadata__"]["config"] = json.dumps(cfg)
 
     _tamper(ckpt, ckpt, step)
-    assert "train_state is corrupt" in call(train, [card, "--quiet", "--resume"], capsys)
+    assert "train_state is corrupt" in call(train_cli, [card, "--quiet", "--resume"], capsys)
 
 
 # --------------------------------------------------------------------------- manifests
@@ -287,7 +296,7 @@ def test_malformed_manifest_names_file_line_and_figure(tmp_path, text, needles, 
     assert str(manifest) in msg and "\n" not in msg, msg
     for n in needles:
         assert n in msg, msg
-    assert str(manifest) in call(figures, ["--manifest", manifest, "--list"], capsys)
+    assert str(manifest) in call(figures_cli, ["--manifest", manifest, "--list"], capsys)
 
 
 # --------------------------------------------------------------------------- every CLI, end to end
@@ -309,6 +318,6 @@ def test_unknown_option_in_a_subprocess(tmp_path, name, args):
 
 def test_data_cli_bad_numbers(tmp_path, capsys):
     out = ["--out", tmp_path / "x.npz", "--quiet"]
-    assert "2**63" in call(data, ["leaves", "--n", "2", "--start", str(10**30), *out], capsys)
-    assert "n_disks" in call(data, ["leaves", "--n", "2", "--n-disks", "0", *out], capsys)
+    assert "2**63" in call(data_cli, ["leaves", "--n", "2", "--start", str(10**30), *out], capsys)
+    assert "n_disks" in call(data_cli, ["leaves", "--n", "2", "--n-disks", "0", *out], capsys)
     assert not (tmp_path / "x.npz").exists()

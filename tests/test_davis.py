@@ -20,14 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_main_one_line, run_cli
 from PIL import Image
 
-from interp import data
-from interp.cli import InterpError
-from interp.davis import CLIP_FRAMES, build_davis32, clips_from_frames, crop_grid
-from interp.download import download, extract_zip, fetch_davis
-
-from conftest import assert_main_one_line, run_cli
+from interp import InterpError, data
+from interp.cli import data as data_cli
+from interp.data.davis import CLIP_FRAMES, build_davis32, clips_from_frames, crop_grid
+from interp.data.download import download, extract_zip, fetch_davis
 
 DAVIS_MINI = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis-mini"
 PROG = "python -m interp.data"
@@ -234,7 +233,7 @@ def test_davis32_cli_one_line_errors(tmp_path, capsys, davis_tree):
         (["--root", davis_tree, "--out", out, "--download", "--sha256", "abc"], ["--sha256", "64 hexadecimal"]),
     ]
     for argv, needles in cases:
-        assert_main_one_line(capsys, data.main, PROG, ["davis32", *argv], *needles)
+        assert_main_one_line(capsys, data_cli.main, PROG, ["davis32", *argv], *needles)
     assert not out.exists()
 
 
@@ -331,7 +330,7 @@ def test_download_checksum_extract_and_build(tmp_path, capsys, server, archive):
     root.parent.mkdir()
     argv = ["davis32", "--download", "--root", root, "--out", out, "--quiet",
             "--url", server.url + "DAVIS-2017-trainval-480p.zip", "--sha256", sha(archive).upper()]
-    assert data.main([str(a) for a in argv]) == 0
+    assert data_cli.main([str(a) for a in argv]) == 0
     assert server.served == len(archive) and server.ranges == [None]
     ds = data.load(out)
     check_clips(ds, 2 * 63)
@@ -340,7 +339,7 @@ def test_download_checksum_extract_and_build(tmp_path, capsys, server, archive):
     assert sorted(p.name for p in root.parent.iterdir()) == ["DAVIS", "davis32.npz"]  # archive and staging gone
     capsys.readouterr()
     # a second run finds the DAVIS folder and fetches nothing
-    assert data.main([str(a) for a in argv]) == 0
+    assert data_cli.main([str(a) for a in argv]) == 0
     assert server.served == len(archive)
 
 
@@ -384,7 +383,7 @@ def test_wrong_checksum_is_one_line_and_leaves_no_file(tmp_path, capsys, server,
     root = tmp_path / "DAVIS"
     argv = ["davis32", "--download", "--root", root, "--out", tmp_path / "d.npz", "--quiet",
             "--url", server.url + "DAVIS-2017-trainval-480p.zip", "--sha256", "0" * 64]
-    assert_main_one_line(capsys, data.main, PROG, argv, "checksum mismatch", "0" * 64, sha(archive))
+    assert_main_one_line(capsys, data_cli.main, PROG, argv, "checksum mismatch", "0" * 64, sha(archive))
     assert sorted(os.listdir(tmp_path)) == ["zipsrc"]  # no archive, no partial file, no DAVIS folder
 
 
@@ -405,13 +404,13 @@ def test_unreachable_host_is_an_offline_error(tmp_path, capsys):
         port = s.getsockname()[1]
     argv = ["davis32", "--download", "--root", tmp_path / "DAVIS", "--out", tmp_path / "d.npz", "--quiet",
             "--url", f"http://127.0.0.1:{port}/DAVIS-2017-trainval-480p.zip"]
-    assert_main_one_line(capsys, data.main, PROG, argv, f"cannot reach 127.0.0.1:{port}", "offline")
+    assert_main_one_line(capsys, data_cli.main, PROG, argv, f"cannot reach 127.0.0.1:{port}", "offline")
 
 
 def test_http_error_and_bad_url_are_one_line(tmp_path, capsys, server):
     argv = ["davis32", "--download", "--root", tmp_path / "DAVIS", "--out", tmp_path / "d.npz", "--quiet", "--url"]
-    assert_main_one_line(capsys, data.main, PROG, [*argv, server.url + "missing.zip"], "HTTP 404")
-    assert_main_one_line(capsys, data.main, PROG, [*argv, "ftp://example.org/x.zip"], "bad URL", "http://")
+    assert_main_one_line(capsys, data_cli.main, PROG, [*argv, server.url + "missing.zip"], "HTTP 404")
+    assert_main_one_line(capsys, data_cli.main, PROG, [*argv, "ftp://example.org/x.zip"], "bad URL", "http://")
     assert server.ranges == [None]
 
 
@@ -420,7 +419,7 @@ def test_download_into_a_folder_that_is_not_davis_is_refused(tmp_path, capsys, s
     (tmp_path / "stuff" / "notes.txt").write_text("mine")
     argv = ["davis32", "--download", "--root", tmp_path / "stuff", "--out", tmp_path / "d.npz", "--quiet",
             "--url", server.url + "DAVIS-2017-trainval-480p.zip"]
-    assert_main_one_line(capsys, data.main, PROG, argv, "not a DAVIS folder", "another --root")
+    assert_main_one_line(capsys, data_cli.main, PROG, argv, "not a DAVIS folder", "another --root")
     assert server.served == 0
 
 
@@ -492,7 +491,7 @@ def footage(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_video_files_give_davis32_clips(footage):
-    from interp.footage import build_footage
+    from interp.data.footage import build_footage
 
     ds = build_footage([footage["mp4"], footage["mkv"]], seed=0, test_fraction=0.5)
     check_clips(ds, 2 * 2 * 63)  # 25 frames: 2 windows of 11, the rest dropped
@@ -518,7 +517,7 @@ def test_video_files_give_davis32_clips(footage):
 
 
 def test_folder_of_frames_in_numeric_order(tmp_path):
-    from interp.footage import build_footage
+    from interp.data.footage import build_footage
 
     rgb = smooth_frames(22, 64, 80, seed=5)
     folder = tmp_path / "my shot"
@@ -537,7 +536,7 @@ def test_folder_of_frames_in_numeric_order(tmp_path):
 
 
 def test_footage_split_options(footage):
-    from interp.footage import build_footage
+    from interp.data.footage import build_footage
 
     one = build_footage([footage["mkv"]], test_fraction=1.0)
     assert one.meta["test"].all() and one.source["test_videos"] == ["pan"]
@@ -549,7 +548,7 @@ def test_footage_split_options(footage):
 
 
 def test_video_names_stay_unique(tmp_path, footage):
-    from interp.footage import build_footage, unique_names
+    from interp.data.footage import build_footage, unique_names
 
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
@@ -566,7 +565,7 @@ def test_video_names_stay_unique(tmp_path, footage):
 
 def test_video_cli_end_to_end(tmp_path, capsys, footage):
     out = tmp_path / "mine.npz"
-    assert data.main(["video", str(footage["mp4"]), str(footage["mkv"]), "--out", str(out), "--quiet"]) == 0
+    assert data_cli.main(["video", str(footage["mp4"]), str(footage["mkv"]), "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "252 sequences" in printed and "2 videos, 1 on the test side" in printed
     assert "note: walk is 96 pixels high" in printed
@@ -606,11 +605,11 @@ def test_video_cli_one_line_errors(tmp_path, capsys, footage):
         ([footage["mkv"], footage["mkv"]], ["given twice"]),
     ]
     for inputs, needles in cases:
-        assert_main_one_line(capsys, data.main, PROG, ["video", *inputs, "--out", out, "--quiet"], *needles)
-    assert_main_one_line(capsys, data.main, PROG, ["video", footage["mkv"], "--out", tmp_path], "is a directory")
-    assert_main_one_line(capsys, data.main, PROG, ["video", footage["mkv"], "--out", out, "--bogus"],
+        assert_main_one_line(capsys, data_cli.main, PROG, ["video", *inputs, "--out", out, "--quiet"], *needles)
+    assert_main_one_line(capsys, data_cli.main, PROG, ["video", footage["mkv"], "--out", tmp_path], "is a directory")
+    assert_main_one_line(capsys, data_cli.main, PROG, ["video", footage["mkv"], "--out", out, "--bogus"],
                          "unrecognized arguments", "--bogus")
-    assert_main_one_line(capsys, data.main, PROG, ["video", footage["mkv"], "--out", out, "--test-fraction", "2"],
+    assert_main_one_line(capsys, data_cli.main, PROG, ["video", footage["mkv"], "--out", out, "--test-fraction", "2"],
                          "--test-fraction")
-    assert_main_one_line(capsys, data.main, PROG, ["video", "--out", out], "FILE_OR_FOLDER")
+    assert_main_one_line(capsys, data_cli.main, PROG, ["video", "--out", out], "FILE_OR_FOLDER")
     assert not out.exists()

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from interp import train
-from interp.checkpoint import read
-
 from conftest import REPO
+
+from interp.nets.checkpoint import read
+from interp.training import loop as train
 
 CARD = """
 [model]

@@ -71,6 +71,39 @@ def test_readme_names_every_shipped_model():
         assert f"`{name}`" in text or (short and f"`{short}`" in text), f"README's model table lacks {name}"
 
 
+def _resolves(name: str) -> bool:
+    """Whether a dotted ``interp...`` name is a module, or an attribute reached from one."""
+    import importlib
+
+    parts = name.split(".")
+    for k in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[k:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def test_every_python_name_in_the_docs_exists():
+    """A module moved or a function renamed shows up here, not in a reader's traceback."""
+    missing = []
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            for name in re.findall(r"`(interp(?:\.[A-Za-z_]\w*)+)", line):
+                if f"-m {name}" in line and name.count(".") == 1:  # a command, `python -m interp.X`
+                    continue
+                if not _resolves(name):
+                    missing.append(f"{page.name}:{number}: {name}")
+    assert not missing, missing
+    assert _resolves("interp.analysis.sampler.generate_recursive") and not _resolves("interp.sampler.nothing")
+
+
 def test_card_reference_describes_every_key():
     """Every key read_card accepts has a meaning in docs/card-keys.toml, and no entry is stale."""
     pytest.importorskip("interp.train")

@@ -23,13 +23,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import assert_main_one_line, assert_one_line_error, run_cli
 from scipy import integrate, stats
 
-from interp import entropy
-from interp.cli import InterpError
-from interp.entropy import conditional_entropy, entropy_from_mse, noise_levels, saving, uncertainty_map
-
-from conftest import assert_main_one_line, assert_one_line_error, run_cli
+from interp import InterpError
+from interp.analysis.entropy import conditional_entropy, entropy_from_mse, noise_levels, saving, uncertainty_map
+from interp.cli import entropy as entropy_cli
+from interp.plotting import entropy as plotting_entropy
 
 LN2 = math.log(2.0)
 
@@ -309,7 +309,7 @@ def test_seeds_batches_and_tau_from_network():
     assert np.array_equal(a.draws, b.draws) and a.pairing == b.pairing
     c = conditional_entropy(src, clips, **{**kw, "seed": 6})
     assert c.bits != a.bits
-    from interp.unet import UNet
+    from interp.nets.unet import UNet
 
     net = UNet(tau=2, width=4)
     torch.manual_seed(0)
@@ -346,7 +346,7 @@ def test_bad_input_is_one_line():
         with pytest.raises(InterpError) as err:
             conditional_entropy(kw.pop("denoiser"), kw.pop("clips"), **kw)
         assert needle.lower() in str(err.value).lower() and "\n" not in str(err.value), (change, err.value)
-    from interp.unet import UNet
+    from interp.nets.unet import UNet
 
     with pytest.raises(InterpError, match="prediction-only"):
         conditional_entropy(UNet(tau=1, width=4, predict_only=True), clips, seed=0)
@@ -394,9 +394,9 @@ def test_uncertainty_map_spread_of_samples():
 
 @pytest.fixture(scope="module")
 def cli_files(tmp_path_factory):
-    from interp import checkpoint
-    from interp.data import Dataset, save
-    from interp.unet import UNet
+    from interp.data.dataset import Dataset, save
+    from interp.nets import checkpoint
+    from interp.nets.unet import UNet
 
     root = tmp_path_factory.mktemp("entropy")
     rng = np.random.default_rng(0)
@@ -414,7 +414,7 @@ def cli_files(tmp_path_factory):
 def test_cli_writes_tables_and_plot(cli_files, capsys):
     root = cli_files
     out = root / "out"
-    rc = entropy.main(["--ckpt", str(root / "t2.safetensors"), str(root / "t0.safetensors"), "--data",
+    rc = entropy_cli.main(["--ckpt", str(root / "t2.safetensors"), str(root / "t0.safetensors"), "--data",
                        str(root / "d.npz"), "--out", str(out), "--levels", "9", "--boot", "20", "--quiet"])
     assert rc == 0
     text = capsys.readouterr().out
@@ -449,7 +449,7 @@ def test_cli_bad_input_one_line(cli_files, capsys):
         (["--data", root / "d.npz", "--out", root / "o2"], "--ckpt"),
     ]
     for argv, needle in cases:
-        assert_main_one_line(capsys, entropy.main, entropy.PROG, argv, needle)
+        assert_main_one_line(capsys, entropy_cli.main, entropy_cli.PROG, argv, needle)
 
 
 def test_cli_module_entry_point(cli_files):
@@ -465,5 +465,5 @@ def test_plot_from_tables():
            conditional_entropy(src, clips, seed=0, tau=0, sigma_aware=True, levels=9, n_boot=0)]
     curve = pd.concat([e.curve.assign(model=f"m{i}", tau=i) for i, e in enumerate(est)])
     summary = pd.concat([e.summary.assign(model=f"m{i}", tau=i) for i, e in enumerate(est)])
-    fig = entropy.plot_entropy(curve, summary)
+    fig = plotting_entropy.plot_entropy(curve, summary)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3

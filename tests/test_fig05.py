@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from interp import checkpoint, figures, plotting
-from interp.cli import InterpError
-from interp.leaves import generate
-from interp.unet import UNet
-
 from conftest import REPO, run_cli
+
+from interp import InterpError, figures, plotting
+from interp.data.leaves import generate
+from interp.figures import adapters
+from interp.nets import checkpoint
+from interp.nets.unet import UNet
+from interp.plotting import plots
 
 CARD = """\
 # a tiny card for the tests: tau 2, width 4, 200 moving-leaves sequences
@@ -48,7 +49,7 @@ def models(tmp_path, monkeypatch):
 
 @pytest.fixture
 def table(models):
-    return figures.recursive_generation(["tiny"], n_examples=2, k=K, seed=0, max_iter=10)
+    return adapters.recursive_generation(["tiny"], n_examples=2, k=K, seed=0, max_iter=10)
 
 
 def test_fig05_is_in_the_manifest():
@@ -72,7 +73,7 @@ def test_recursive_generation_rows_and_frames(table):
     assert labels == ["A: one-step", "A: sampled", "A: true", "B: sampled", "B: true"]
     assert (frames.groupby("track")["slot"].apply(sorted) == [list(range(TAU + K))] * 5).all()
     assert len(table) == 5 * (TAU + K) * 32 * 32
-    assert set(plotting.FRAME_GRID_COLUMNS) <= set(table.columns)
+    assert set(plots.FRAME_GRID_COLUMNS) <= set(table.columns)
     # roles: the tau real frames in red, then green (one-step) or blue (samples); truth rows plain
     for label, role in [("A: one-step", "onestep"), ("A: sampled", "sample"), ("B: sampled", "sample")]:
         row = frames[frames["track_label"] == label].sort_values("slot")
@@ -110,9 +111,9 @@ def test_recursive_generation_rows_and_frames(table):
 
 
 def test_recursive_generation_is_deterministic_and_truth_is_optional(models, table):
-    again = figures.recursive_generation(["tiny"], n_examples=2, k=K, seed=0, max_iter=10)
+    again = adapters.recursive_generation(["tiny"], n_examples=2, k=K, seed=0, max_iter=10)
     np.testing.assert_array_equal(again["value"].to_numpy(), table["value"].to_numpy())
-    short = figures.recursive_generation(["tiny"], n_examples=1, k=2, seed=0, truth=False, max_iter=5)
+    short = adapters.recursive_generation(["tiny"], n_examples=1, k=2, seed=0, truth=False, max_iter=5)
     labels = short.drop_duplicates("track")["track_label"].tolist()
     assert labels == ["A: one-step", "A: sampled"]
     assert short["slot"].max() == TAU + 2 - 1
@@ -128,15 +129,15 @@ def test_compute_table_passes_the_models(models):
 def test_missing_checkpoint_names_the_file_and_how_to_train_it(models):
     (models / "tiny.safetensors").unlink()
     with pytest.raises(InterpError) as err:
-        figures.recursive_generation(["tiny"])
+        adapters.recursive_generation(["tiny"])
     msg = str(err.value)
     assert "\n" not in msg
     assert str(models / "tiny.safetensors") in msg
     assert f"python -m interp.train {models / 'tiny.toml'}" in msg
     with pytest.raises(InterpError, match="model card .*nothere.toml"):
-        figures.recursive_generation(["nothere"])
+        adapters.recursive_generation(["nothere"])
     with pytest.raises(InterpError, match="needs a trained model"):
-        figures.recursive_generation([])
+        adapters.recursive_generation([])
 
 
 def test_missing_checkpoint_fails_the_figure_on_one_line(models, tmp_path):

@@ -10,10 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from interp import figures, plotting
-
 from conftest import REPO, assert_one_line_error, manifest_subset, run_cli
+
+from interp import InterpError, figures, plotting
+from interp.cli import figures as figures_cli
+from interp.figures import adapters
+from interp.figures import cache as figures_cache
+from interp.plotting import plots
 
 MANIFEST = REPO / "figures" / "manifest.toml"
 
@@ -141,7 +144,7 @@ def test_every_figure_writes_png_pdf_and_csv(tmp_path):
     bad = tmp_path / "manifest.toml"
     bad.write_text('[[figure]]\nid = "f"\ntitle = "t"\nanalysis = "leaves_examples"\n'
                    'outputs = ["f.png", "f.svg", "f.csv"]\n')
-    with pytest.raises(figures.InterpError) as err:
+    with pytest.raises(InterpError) as err:
         figures.load_manifest(bad)
     msg = str(err.value)
     assert "\n" not in msg and str(bad) in msg and "line 5" in msg and "missing a .pdf image" in msg
@@ -155,12 +158,12 @@ def test_fig01_is_a_diagram_drawn_from_its_table():
     assert spec.analysis == "framework_diagram" and spec.models == () and spec.caption
     assert figures.plot_function(spec) is plotting.plot_framework_diagram
     table = figures.compute_table(spec)
-    assert list(table.columns) == list(figures.DIAGRAM_COLUMNS)
+    assert list(table.columns) == list(adapters.DIAGRAM_COLUMNS)
     assert not table.duplicated(["panel", "name"]).any()
     assert set(table["panel"]) == {"left", "right"}
     arrows = table[table["kind"] == "arrow"]
     assert len(arrows) >= 8 and np.isfinite(arrows[["x", "y", "x2", "y2"]].to_numpy()).all()
-    assert set(table["style"]) - {""} <= set(plotting.DIAGRAM_STYLES)
+    assert set(table["style"]) - {""} <= set(plots.DIAGRAM_STYLES)
     labels = " ".join(table["label"])
     for word in ("denoiser", "latent", "implicit", "explicit", "iterative partial denoising", "regression"):
         assert word in labels, word
@@ -179,9 +182,9 @@ def test_fig01_is_a_diagram_drawn_from_its_table():
 
 
 def _main(capsys, *argv) -> tuple[int, str, str]:
-    from interp.cli import run
+    from interp.cli.common import run
 
-    rc = run(figures.main, figures.PROG, [str(a) for a in argv])
+    rc = run(figures_cli.main, figures_cli.PROG, [str(a) for a in argv])
     captured = capsys.readouterr()
     return rc, captured.out, captured.err
 
@@ -230,8 +233,8 @@ def test_a_changed_param_recomputes_only_its_figure(tmp_path, capsys):
 def _tiny_models(folder: Path, seed: int = 0) -> None:
     import torch
 
-    from interp import checkpoint
-    from interp.unet import UNet
+    from interp.nets import checkpoint
+    from interp.nets.unet import UNet
 
     folder.mkdir(exist_ok=True)
     (folder / "tiny.toml").write_text('[model]\ntau = 2\nwidth = 4\n\n[data]\nsource = "leaves"\nn = 200\n')
@@ -252,7 +255,7 @@ def test_cache_key_follows_checkpoint_bytes_params_and_version(tmp_path, monkeyp
     assert figures.cache_key(restyled)[0] == key
     assert figures.cache_key(dataclasses.replace(spec, params={"k": 3, "n_examples": 1}))[0] != key
     assert figures.cache_key(dataclasses.replace(spec, params={"n_examples": 1, "k": 2}))[0] == key  # canonical
-    monkeypatch.setattr(figures, "CACHE_VERSION", figures.CACHE_VERSION + 1)
+    monkeypatch.setattr(figures_cache, "CACHE_VERSION", figures_cache.CACHE_VERSION + 1)
     assert figures.cache_key(spec)[0] != key
     monkeypatch.undo()
     monkeypatch.setenv(figures.MODELS_DIR_ENV, str(models))
@@ -261,7 +264,7 @@ def test_cache_key_follows_checkpoint_bytes_params_and_version(tmp_path, monkeyp
     os.utime(models / "tiny.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     assert figures.cache_key(spec)[0] != key
     (models / "tiny.safetensors").unlink()
-    with pytest.raises(figures.InterpError, match="python -m interp.train"):
+    with pytest.raises(InterpError, match="python -m interp.train"):
         figures.cache_key(spec)
 
 

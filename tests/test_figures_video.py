@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from interp import checkpoint, figures, figures_video as fv, plotting
-from interp.cli import InterpError
-from interp.data import Dataset, save
-from interp.jacobian import evidence_partition
-from interp.unet import UNet
+from interp import InterpError, figures, plotting
+from interp.analysis.jacobian import evidence_partition
+from interp.data.dataset import Dataset, save
+from interp.figures import video as fv
+from interp.nets import checkpoint
+from interp.nets.unet import UNet
 
 
 def _moving_clips(n: int = 6, T: int = 11, size: int = 32, seed: int = 0) -> np.ndarray:

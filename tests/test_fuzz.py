@@ -38,9 +38,18 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from interp import checkpoint, data, figures, jacobian, psychometrics, sampler, train
-from interp.cli import InterpError, run
-from interp.unet import UNet
+from interp import InterpError, data, figures
+from interp.cli import data as data_cli
+from interp.cli import figures as figures_cli
+from interp.cli import jacobian as jacobian_cli
+from interp.cli import psychometrics as psychometrics_cli
+from interp.cli import sample as sample_cli
+from interp.cli import train as train_cli
+from interp.cli.common import run
+from interp.figures import manifest
+from interp.nets import checkpoint
+from interp.nets.unet import UNet
+from interp.training import cards as card_module
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None, derandomize=True,
                     suppress_health_check=list(HealthCheck))
@@ -112,13 +121,13 @@ def _table(keys: list[str]):
 
 MODEL_KEYS = ["tau", "width", "norm", "predict_only", "name"]
 DATA_KEYS = ["source", "n", "seed", "variant", "path"]
-TRAIN_KEYS = sorted(train._TRAIN_KEYS)
+TRAIN_KEYS = sorted(card_module._TRAIN_KEYS)
 cards = st.fixed_dictionaries(
     {},
     optional={"model": st.one_of(_table(MODEL_KEYS), values), "data": st.one_of(_table(DATA_KEYS), values),
               "train": st.one_of(_table(TRAIN_KEYS), values), "results": values, "extra": values},
 )
-figure_keys = list(figures._FIELDS)
+figure_keys = list(manifest._FIELDS)
 manifests = st.fixed_dictionaries(
     {}, optional={"figure": st.one_of(st.lists(_table(figure_keys), max_size=3), values), "other": values})
 
@@ -138,7 +147,7 @@ def test_read_card_random_text(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("card") / "c.toml"
     path.write_text(text, encoding="utf-8")
     try:
-        train.read_card(path)
+        card_module.read_card(path)
     except InterpError as err:
         _assert_one_line(err, path)
 
@@ -151,7 +160,7 @@ def test_read_card_random_documents(tmp_path_factory, doc):
     path = tmp_path_factory.mktemp("card") / "c.toml"
     path.write_text(text, encoding="utf-8")
     try:
-        card = train.read_card(path)
+        card = card_module.read_card(path)
     except InterpError as err:
         _assert_one_line(err, path)
     else:  # what passed the checks is usable
@@ -189,7 +198,7 @@ def test_read_card_edited_valid_card(tmp_path_factory, doc):
     path = tmp_path_factory.mktemp("card") / "c.toml"
     path.write_text(dump_toml(doc), encoding="utf-8")
     try:
-        train.read_card(path)
+        card_module.read_card(path)
     except InterpError as err:
         _assert_one_line(err, path)
 
@@ -356,7 +365,7 @@ BAD_CKPTS = ["{r}/garbage.bin", "{r}/pickle.pkl", "{r}/folder", "{r}/missing.saf
 def _good_values(action) -> list[str]:
     """Small values an option accepts (from its choices or type), so that examples get past
     argparse and reach the command's own checks; [] when only the prepared files will do."""
-    from interp import cli
+    from interp.cli import common as cli
 
     if action.choices:
         return [str(c) for c in action.choices]
@@ -447,8 +456,8 @@ def test_fuzz_sample_cli(pool, data_, monkeypatch):
     monkeypatch.chdir(pool / "cwd")  # whatever a random relative path creates lands here
     vals = _fill(NUMBERS + INPUT_SPECS + BAD_CKPTS + ["{r}/out"], pool)
     base = ["--ckpt", f"{pool}/garbage.bin", "--input", f"{pool}/clips.npz:0", "--out", f"{pool}/out"]
-    argv = data_.draw(_argv(_options(sampler._parser()), vals, base))  # no valid checkpoint: no sampling
-    _check(sampler, argv, root=pool)
+    argv = data_.draw(_argv(_options(sample_cli._parser()), vals, base))  # no valid checkpoint: no sampling
+    _check(sample_cli, argv, root=pool)
 
 
 @CLI_SETTINGS
@@ -457,10 +466,10 @@ def test_fuzz_jacobian_cli(pool, data_, monkeypatch):
     monkeypatch.chdir(pool / "cwd")
     vals = _fill(NUMBERS + INPUT_SPECS + BAD_CKPTS + ["{r}/out"], pool)
     base = ["--ckpt", f"{pool}/pickle.pkl", "--input", f"{pool}/clips.npz:1", "--out", f"{pool}/out"]
-    argv = data_.draw(_argv(_options(jacobian._parser()), vals, base))
+    argv = data_.draw(_argv(_options(jacobian_cli._parser()), vals, base))
     if "--ckpt" not in argv:
         argv += ["--ckpt", f"{pool}/garbage.bin"]
-    _check(jacobian, argv, root=pool)
+    _check(jacobian_cli, argv, root=pool)
 
 
 @CLI_SETTINGS
@@ -469,8 +478,8 @@ def test_fuzz_psychometrics_cli(pool, data_, monkeypatch):
     monkeypatch.chdir(pool / "cwd")
     vals = _fill(NUMBERS + BAD_CKPTS + ["{r}/out"], pool)
     base = ["--ckpt", f"{pool}/folder", "--out", f"{pool}/out", "--quiet"]
-    argv = data_.draw(_argv(_options(psychometrics._parser()), vals, base))
-    _check(psychometrics, argv, root=pool)
+    argv = data_.draw(_argv(_options(psychometrics_cli._parser()), vals, base))
+    _check(psychometrics_cli, argv, root=pool)
 
 
 DATA_VALUES = ["leaves", "davis32", "video", "{r}/folder", "{r}/out.npz", "{r}/missing/x.npz", "/proc/x.npz",
@@ -486,14 +495,14 @@ DATA_BASES = {"leaves": ["leaves", "--n", "2", "--out", "{r}/out.npz", "--quiet"
 def test_fuzz_data_cli(pool, data_, monkeypatch):
     """Every subcommand; never --download (it would fetch 833 MB: its refusals are tested apart)."""
     monkeypatch.chdir(pool / "cwd")
-    p = data._parser()
+    p = data_cli._parser()
     subs = next(a for a in p._actions if a.choices and "leaves" in a.choices).choices
     command = data_.draw(st.sampled_from(sorted(DATA_BASES)))
     options = [o for o in _options(subs[command]) if o[0] != "--download"]
     vals = _fill(NUMBERS + DATA_VALUES, pool)
     argv = data_.draw(_argv(options, vals, _fill(DATA_BASES[command], pool)))
     assume("--download" not in argv)
-    _check(data, argv, root=pool)
+    _check(data_cli, argv, root=pool)
 
 
 @CLI_SETTINGS
@@ -506,7 +515,7 @@ def test_fuzz_train_cli(pool, data_, monkeypatch):
     options = [("--resume", False), ("--max-minutes", True), ("--device", True), ("--quiet", False),
                ("--trace-weights", True)]
     argv = data_.draw(_argv(options, vals, base))
-    _check(train, argv, root=pool)
+    _check(train_cli, argv, root=pool)
 
 
 @CLI_SETTINGS
@@ -516,10 +525,10 @@ def test_fuzz_figures_cli(pool, data_, monkeypatch):
     vals = _fill(NUMBERS + ["f1", "fig02", "{r}/figs/manifest.toml", "{r}/bad.toml", "{r}/garbage.bin",
                             "{r}/pickle.pkl", "{r}/folder", "{r}/missing.toml", "{r}/figs"], pool)
     base = ["--manifest", f"{pool}/figs/manifest.toml"]
-    argv = data_.draw(_argv([o for o in _options(figures._parser()) if o[0] != "--traceback"], vals, base))
+    argv = data_.draw(_argv([o for o in _options(figures_cli._parser()) if o[0] != "--traceback"], vals, base))
     if "--manifest" not in argv:  # never the repository's manifest: that would render the real figures
         argv = base + argv
-    _check(figures, argv, ok=(0, 1, 2), root=pool, writes_on_1=True)
+    _check(figures_cli, argv, ok=(0, 1, 2), root=pool, writes_on_1=True)
 
 
 # --------------------------------------------------------------------------- round two: more CLIs
@@ -534,8 +543,8 @@ def test_fuzz_sample_cli_with_a_valid_checkpoint(pool, data_, monkeypatch):
     monkeypatch.chdir(pool / "cwd")
     vals = _fill(NUMBERS + INPUT_SPECS + ["{r}/out", "{r}/net.safetensors"], pool)
     base = ["--ckpt", f"{pool}/net.safetensors", "--input", f"{pool}/clips.npz:0", "--out", f"{pool}/out"]
-    argv = data_.draw(_argv(_options(sampler._parser()), vals, base)) + ["--max-iter", "2"]
-    _check(sampler, argv, root=pool)
+    argv = data_.draw(_argv(_options(sample_cli._parser()), vals, base)) + ["--max-iter", "2"]
+    _check(sample_cli, argv, root=pool)
 
 
 @FEW
@@ -544,17 +553,17 @@ def test_fuzz_jacobian_cli_with_a_valid_checkpoint(pool, data_, monkeypatch):
     monkeypatch.chdir(pool / "cwd")
     vals = _fill(NUMBERS + INPUT_SPECS + ["{r}/jout", "{r}/net.safetensors"], pool)
     base = ["--ckpt", f"{pool}/net.safetensors", "--input", f"{pool}/clips.npz:1", "--out", f"{pool}/jout"]
-    argv = data_.draw(_argv(_options(jacobian._parser()), vals, base))
+    argv = data_.draw(_argv(_options(jacobian_cli._parser()), vals, base))
     if "--out" not in argv:
         argv += ["--out", f"{pool}/jout"]
-    _check(jacobian, argv, root=pool)
+    _check(jacobian_cli, argv, root=pool)
 
 
 @CLI_SETTINGS
 @given(data_=st.data())
 def test_fuzz_entropy_cli(pool, data_, monkeypatch):
     """No valid denoiser among its values: the estimate itself is never run."""
-    entropy = pytest.importorskip("interp.entropy")
+    entropy = pytest.importorskip("interp.cli.entropy")
     monkeypatch.chdir(pool / "cwd")
     vals = _fill(NUMBERS + INPUT_SPECS + BAD_CKPTS + ["{r}/out", "{r}/clips.npz", "{r}/nan.npz", "test", "all"], pool)
     base = ["--ckpt", f"{pool}/garbage.bin", "--data", f"{pool}/clips.npz", "--out", f"{pool}/out", "--quiet"]
@@ -645,7 +654,7 @@ presets_docs = st.fixed_dictionaries({}, optional={k: st.one_of(_table(v), value
 @SETTINGS
 @given(doc=st.one_of(presets_docs, st.text(max_size=120)))
 def test_load_preset_random_files(tmp_path_factory, doc):
-    from interp import presets
+    from interp.figures import presets
 
     path = tmp_path_factory.mktemp("preset") / "p.toml"
     path.write_text(doc if isinstance(doc, str) else dump_toml(doc), encoding="utf-8")

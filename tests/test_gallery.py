@@ -11,10 +11,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import manifest_subset, run_cli
 
 from interp import figures
-
-from conftest import manifest_subset, run_cli
 
 RENDERED = ("fig01", "fig02", "fig09")  # fast figures, rendered
 PENDING = "fig10"  # in the manifest, not rendered: a placeholder

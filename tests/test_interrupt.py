@@ -24,7 +24,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from interp import checkpoint, train
+from interp.nets import checkpoint
+from interp.training import cards
+from interp.training import loop as train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +86,7 @@ def _inspect(folder: Path) -> int | None:
             assert p.name.endswith(".tmp"), p.name  # a temporary, never mistaken for a result
         else:
             assert p.name in FINAL_NAMES, p.name
-    train.read_card(folder / "c.toml")
+    cards.read_card(folder / "c.toml")
     if (folder / "c.log.csv").exists():
         _log_rows(folder / "c.log.csv")
     if not (folder / "c.safetensors").exists():
@@ -216,7 +218,7 @@ def test_resume_drops_log_rows_after_the_checkpoint(tmp_path):
 
 WRITER = """
 import sys
-from interp.io import atomic_write
+from interp._util.io import atomic_write
 target = sys.argv[1]
 i = 0
 while True:  # alternate two complete versions of a 4 MB file until killed

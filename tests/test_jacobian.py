@@ -13,14 +13,23 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from interp import jacobian as jac
-from interp.cli import InterpError, run
-from interp.jacobian import (adaptive_filter, adaptive_filters, crossing_psnr, evidence_partition,
-                             filter_centroids, full_jacobian, jacobian_spectrum, split_evidence)
-from interp.unet import UNet
-
 from conftest import REPO, assert_main_one_line, assert_one_line_error, run_cli
+
+from interp import InterpError
+from interp.analysis import jacobian as jac
+from interp.analysis.jacobian import (
+    adaptive_filter,
+    adaptive_filters,
+    crossing_psnr,
+    evidence_partition,
+    filter_centroids,
+    full_jacobian,
+    jacobian_spectrum,
+    split_evidence,
+)
+from interp.cli import jacobian as jacobian_cli
+from interp.cli.common import run
+from interp.nets.unet import UNet
 
 H = W = 16
 SHIPPED = REPO / "models" / "leaves-tau2.safetensors"
@@ -111,8 +120,8 @@ def test_chunked_vmap_filters_equal_per_pixel_calls():
 def test_autograd_engine_of_the_cli_gives_the_same_filter():
     net = tiny(dtype=torch.float32)
     y, c = inputs(dtype=torch.float32)
-    a, va = jac._filter_and_output(net, y, c, (5, 6), engine="func")
-    b, vb = jac._filter_and_output(net, y, c, (5, 6), engine="autograd")
+    a, va = jac.filter_and_output(net, y, c, (5, 6), engine="func")
+    b, vb = jac.filter_and_output(net, y, c, (5, 6), engine="autograd")
     torch.testing.assert_close(a, b)
     torch.testing.assert_close(va, vb)
 
@@ -145,7 +154,7 @@ def test_homogeneity_filters_reproduce_the_output(tau):
 def test_homogeneity_in_float32():
     net = tiny(2, dtype=torch.float32)
     y, c = inputs(2, dtype=torch.float32)
-    f, value = jac._filter_and_output(net, y, c, (9, 4))
+    f, value = jac.filter_and_output(net, y, c, (9, 4))
     assert float((f * torch.cat([c, y])).sum()) == pytest.approx(float(value), rel=1e-4, abs=1e-5)
 
 
@@ -288,7 +297,7 @@ RADIUS = 6.0
 
 def moving_disk(v, end=(16.0, 16.0)) -> np.ndarray:
     """Frames t-2, t-1, t [3, 32, 32] of one disk moving at constant velocity v."""
-    from interp.leaves import render
+    from interp.data.leaves import render
 
     v = np.asarray(v, dtype=np.float32)
     centers = np.stack([np.asarray(end, np.float32) - (2 - k) * v for k in range(3)])
@@ -388,7 +397,7 @@ def test_shipped_model_filters_are_exactly_linear(shipped):
     x = torch.from_numpy(frames[2])[None]
     y = x + 10 ** (-16 / 20) * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
     c = torch.from_numpy(frames[:2])
-    f, value = jac._filter_and_output(shipped, y, c, (16, 20))
+    f, value = jac.filter_and_output(shipped, y, c, (16, 20))
     assert float((f.double() * torch.cat([c, y]).double()).sum()) == pytest.approx(float(value), abs=1e-5)
 
 
@@ -396,7 +405,7 @@ def _load_model(name: str):
     path = REPO / "models" / f"{name}.safetensors"
     if not path.is_file():
         pytest.skip(f"{path} is not present")
-    from interp import checkpoint
+    from interp.nets import checkpoint
 
     return checkpoint.load(path)
 
@@ -461,9 +470,9 @@ def test_bad_arguments():
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    from interp.checkpoint import save
-    from interp.data import Dataset
-    from interp.leaves import LeavesConfig, generate
+    from interp.data.dataset import Dataset
+    from interp.data.leaves import LeavesConfig, generate
+    from interp.nets.checkpoint import save
 
     root = tmp_path_factory.mktemp("jacobian_cli")
     torch.manual_seed(0)
@@ -495,8 +504,8 @@ def test_cli_happy_path(files):
     assert any(ln.startswith("output x_hat[5, 7] =") for ln in lines)
     assert any("estimate PSNR" in ln for ln in lines)
     # the same filter in-process, from the same inputs
-    from interp import checkpoint
-    from interp.leaves import LeavesConfig, generate
+    from interp.data.leaves import LeavesConfig, generate
+    from interp.nets import checkpoint
 
     clip = generate(2, 0, config=LeavesConfig(frames=4)).frames[1]
     x = torch.from_numpy(clip[3])[None]
@@ -507,7 +516,7 @@ def test_cli_happy_path(files):
 
 def test_cli_default_example_in_process(files, capsys):
     out = files / "default"
-    assert run(jac.main, jac.PROG, ["--ckpt", str(files / "net.safetensors"), "--out", str(out)]) == 0
+    assert run(jacobian_cli.main, jacobian_cli.PROG, ["--ckpt", str(files / "net.safetensors"), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "moving-leaves test sequence 0" in text and "x_hat[16, 16]" in text
     assert np.load(out / "filters.npy").shape == (3, 32, 32)
@@ -537,7 +546,7 @@ def test_cli_bad_input_is_one_line_error(files, capsys, args, needle):
     argv = []
     for k, v in {**base, **dict(zip(args[::2], args[1::2]))}.items():
         argv += [k, v.format(root=files)]
-    assert_main_one_line(capsys, jac.main, jac.PROG, argv, needle)
+    assert_main_one_line(capsys, jacobian_cli.main, jacobian_cli.PROG, argv, needle)
 
 
 def test_cli_error_in_a_subprocess(files):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, run_cli
 from scipy import stats
 
-from interp import leaves
-from interp.data import load
-from interp.leaves import LeavesConfig, generate
-
-from conftest import assert_one_line_error, run_cli
+from interp.data import leaves
+from interp.data.dataset import load
+from interp.data.leaves import LeavesConfig, generate
 
 N = 3000
 

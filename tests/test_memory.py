@@ -14,11 +14,10 @@ import sys
 
 import numpy as np
 import torch
-
-from interp import jacobian, sampler
-from interp.unet import UNet
-
 from conftest import REPO
+
+from interp.analysis import jacobian, sampler
+from interp.nets.unet import UNet
 
 
 class Recorder:
@@ -94,8 +93,8 @@ def test_adaptive_filters_pull_back_chunk_rows_at_a_time(monkeypatch):
 
 SCRIPT = """
 import json, resource, sys, torch
-from interp import sampler
-from interp.unet import UNet
+from interp.analysis import sampler
+from interp.nets.unet import UNet
 
 torch.manual_seed(0)
 net = UNet(tau=2, width=4)

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from scipy.ndimage import shift
 
-from interp import natural
-from interp.cli import InterpError
-from interp.data import Dataset, load, save
-from interp.natural import (BUILTIN_LABEL, ENV_VAR, PHOTOS, NaturalConfig, natural_test_set,
-                            natural_video_test_set)
+from interp import InterpError
+from interp.data import natural
+from interp.data.dataset import Dataset, load, save
+from interp.data.natural import BUILTIN_LABEL, ENV_VAR, PHOTOS, NaturalConfig, natural_test_set, natural_video_test_set
 
 N = 40
 

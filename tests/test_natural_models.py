@@ -8,12 +8,11 @@ import tomllib
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 
 import interp
-from interp import figures_video
-from interp.train import read_card
-
-from conftest import REPO
+from interp.figures import video as figures_video
+from interp.training.cards import read_card
 
 MODELS = ["davis32-tau0", "davis32-tau1", "davis32-tau2", "davis32-tau3", "davis32-predict"]
 DAVIS_MINI = REPO.parent / "shared" / "data" / "davis-mini"
@@ -61,8 +60,8 @@ def held_out(tmp_path_factory):
     """DAVIS32 rebuilt from ../shared/data/davis-mini, checked to be the data the cards name."""
     if not DAVIS_MINI.is_dir():
         pytest.skip(f"{DAVIS_MINI} is absent")
-    from interp.data import save
-    from interp.davis import build_davis32
+    from interp.data.dataset import save
+    from interp.data.davis import build_davis32
 
     ds = build_davis32(DAVIS_MINI, seed=0, test_fraction=0.2)
     path = save(ds, tmp_path_factory.mktemp("davis") / "davis32-mini.npz")

@@ -7,11 +7,11 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 from scipy import integrate, optimize, stats
 
-from interp import figures, onedim, plotting
-
-from conftest import REPO
+from interp import figures, plotting
+from interp.analysis import onedim
 
 
 def bayes_posterior_mean(y, sigma):

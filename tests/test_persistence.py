@@ -7,9 +7,9 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from interp import persistence as per
-from interp.cli import InterpError
-from interp.leaves import generate, render
+from interp import InterpError
+from interp.analysis import persistence as per
+from interp.data.leaves import generate, render
 
 N_STARTS = 8  # tiny: every call below generates at most 8 x 9 frames
 

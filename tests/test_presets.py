@@ -10,12 +10,13 @@ import time
 
 import pandas as pd
 import pytest
-
-from interp import figures, presets
-from interp.cli import InterpError, run
-from interp.train import read_card
-
 from conftest import REPO, assert_main_one_line, manifest_subset
+
+from interp import InterpError, figures
+from interp.cli import figures as figures_cli
+from interp.cli.common import run
+from interp.figures import presets
+from interp.training.cards import read_card
 
 MODELS = REPO / "models"
 
@@ -96,12 +97,12 @@ def test_npz_cards_get_a_stand_in_or_the_dataset_the_preset_names(tmp_path):
 def test_bad_presets_are_one_line_errors(tmp_path, capsys, text, needles):
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    assert_main_one_line(capsys, figures.main, figures.PROG, ["--preset", path, "--only", "fig01", "--out", tmp_path],
+    assert_main_one_line(capsys, figures_cli.main, figures_cli.PROG, ["--preset", path, "--only", "fig01", "--out", tmp_path],
                          str(path), *needles)
 
 
 def test_unknown_preset_names_the_known_ones(capsys, tmp_path):
-    assert_main_one_line(capsys, figures.main, figures.PROG, ["--preset", "nosuch", "--out", tmp_path],
+    assert_main_one_line(capsys, figures_cli.main, figures_cli.PROG, ["--preset", "nosuch", "--out", tmp_path],
                          "nosuch.toml not found", "smoke")
 
 
@@ -117,7 +118,7 @@ def test_makefile_passes_the_preset_through():
 
 
 def _render(capsys, *argv) -> tuple[int, str, str]:
-    rc = run(figures.main, figures.PROG, [str(a) for a in argv])
+    rc = run(figures_cli.main, figures_cli.PROG, [str(a) for a in argv])
     captured = capsys.readouterr()
     return rc, captured.out, captured.err
 

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from interp import checkpoint, figures, plotting
-from interp import psychometrics as psy
-from interp.cli import InterpError
-from interp.leaves import render
-from interp.unet import UNet
-
 from conftest import assert_one_line_error, run_cli
+
+from interp import InterpError, figures, plotting
+from interp.analysis import psychometrics as psy
+from interp.data.leaves import render
+from interp.figures import adapters
+from interp.nets import checkpoint
+from interp.nets.unet import UNet
 
 
 def _coverage(probe: psy.Probe, disk: int) -> np.ndarray:
@@ -389,7 +389,7 @@ def models(tmp_path, monkeypatch, tiny_ckpt):
 
 
 def test_occlusion_example_table_and_plot(models):
-    t = figures.occlusion_example(["tiny"], dr=3.0, n_samples=3, n_states=2, max_iter=8)
+    t = adapters.occlusion_example(["tiny"], dr=3.0, n_samples=3, n_states=2, max_iter=8)
     panels = t.drop_duplicates(["track", "slot"])
     assert list(panels["panel"][panels["track"] == 0]) == ["conditioning", "conditioning", "noise", "onestep",
                                                           "option", "option"]
@@ -400,7 +400,7 @@ def test_occlusion_example_table_and_plot(models):
 
 
 def test_occlusion_sweep_table_and_plot(models):
-    t = figures.occlusion_sweep(["tiny"], differences=[-2.0, 0.0, 2.0], n=2, n_boot=5, truth="stochastic",
+    t = adapters.occlusion_sweep(["tiny"], differences=[-2.0, 0.0, 2.0], n=2, n_boot=5, truth="stochastic",
                                 highlight=[0.0], max_iter=8)
     kinds = t["kind"].value_counts().to_dict()
     assert kinds["sample"] == 6 and kinds["onestep"] == 3 and kinds["condition"] == 3 and kinds["fit"] == 1
@@ -410,7 +410,7 @@ def test_occlusion_sweep_table_and_plot(models):
     fig = plotting.plot_psychometric(t)
     assert len(fig.axes) == 2
     with pytest.raises(InterpError, match="truth"):
-        figures.occlusion_sweep(["tiny"], truth="maybe")
+        adapters.occlusion_sweep(["tiny"], truth="maybe")
 
 
 def test_occlusion_figures_are_in_the_manifest():
@@ -441,7 +441,7 @@ class _Oracle:
     tau = 2
 
     def __init__(self, n, seed, variant="default"):
-        from interp.leaves import generate
+        from interp.data.leaves import generate
 
         self.frames = torch.from_numpy(generate(n, seed, variant).frames)  # [n, T, H, W]
 

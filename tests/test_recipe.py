@@ -7,11 +7,13 @@ import math
 import pytest
 import torch
 
-from interp import checkpoint, train
-from interp.averaging import WeightAverage, ema_beta, recompute_statistics
-from interp.cli import InterpError
-from interp.loss import Weighting, denoising_loss
-from interp.unet import BiasFreeBatchNorm, UNet
+from interp import InterpError
+from interp.nets import checkpoint
+from interp.nets.unet import BiasFreeBatchNorm, UNet
+from interp.training import cards
+from interp.training import loop as train
+from interp.training.averaging import WeightAverage, ema_beta, recompute_statistics
+from interp.training.loss import Weighting, denoising_loss
 
 
 def write_card(folder, name="c", samples=128, extra="", norm="none", recipe="smoke"):
@@ -75,7 +77,7 @@ def test_weighting_refuses_what_it_cannot_compute(bad):
     ('weighting = "edm"\n', "edm", None, 0.5),  # EDM's sigma_data by default
 ])
 def test_card_names_its_weighting(tmp_path, extra, name, cap, sigma_data):
-    card = train.read_card(write_card(tmp_path, extra=extra))
+    card = cards.read_card(write_card(tmp_path, extra=extra))
     assert Weighting.from_recipe(card.train) == Weighting(name, cap=cap, sigma_data=sigma_data)
 
 
@@ -90,14 +92,14 @@ def test_card_names_its_weighting(tmp_path, extra, name, cap, sigma_data):
 ])
 def test_card_refuses_a_bad_recipe_in_one_line(tmp_path, extra, match):
     with pytest.raises(InterpError, match=match):
-        train.read_card(write_card(tmp_path, extra=extra))
+        cards.read_card(write_card(tmp_path, extra=extra))
 
 
 def test_the_cpu_and_paper_recipes_share_the_chosen_loss():
     for name in ("cpu", "paper"):
-        r = train.RECIPES[name]
-        assert (r["weighting"], r["precision"]) == (train.RECIPES["cpu"]["weighting"], "auto")
-        assert r["ema_halflife"] == train.RECIPES["cpu"]["ema_halflife"]
+        r = cards.RECIPES[name]
+        assert (r["weighting"], r["precision"]) == (cards.RECIPES["cpu"]["weighting"], "auto")
+        assert r["ema_halflife"] == cards.RECIPES["cpu"]["ema_halflife"]
 
 
 def test_training_loop_and_benchmarks_call_the_one_loss(tmp_path, monkeypatch):

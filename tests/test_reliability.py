@@ -19,13 +19,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from interp import checkpoint, data, figures, jacobian, presets, psychometrics, sampler
-from interp.cli import InterpError
-from interp.data import Dataset
-from interp.unet import UNet
-
 from conftest import REPO, assert_main_one_line, assert_one_line_error, run_cli
+
+from interp import InterpError, data, figures
+from interp.analysis import jacobian, psychometrics, sampler
+from interp.cli import data as data_cli
+from interp.cli import figures as figures_cli
+from interp.cli import jacobian as jacobian_cli
+from interp.cli import psychometrics as psychometrics_cli
+from interp.cli import sample as sample_cli
+from interp.cli import train as train_cli
+from interp.data.dataset import Dataset
+from interp.figures import presets
+from interp.nets import checkpoint
+from interp.nets.unet import UNet
+from interp.training import cards
+from interp.training import loop as train_mod
 
 BIG = str(2**64)  # wrapped to seed 0 by 64-bit generators; refused now
 
@@ -72,7 +81,7 @@ def test_a_preset_never_writes_into_the_models_it_stands_for(fake_repo, monkeypa
         monkeypatch.setenv(figures.MODELS_DIR_ENV, str(fake_repo))
         needle = "the models the figures read"
     monkeypatch.chdir(fake_repo.parent)
-    assert_main_one_line(capsys, figures.main, figures.PROG,
+    assert_main_one_line(capsys, figures_cli.main, figures_cli.PROG,
                          ["--preset", "smoke", "--only", "fig03", "--out", "figures"], needle, "models")
     _untouched(fake_repo)
 
@@ -81,7 +90,7 @@ def test_a_preset_never_replaces_a_card_no_preset_wrote(fake_repo, capsys):
     out = fake_repo.parent / "runs" / "figures"  # its models folder is runs/models
     mine = fake_repo.parent / "runs" / "models"
     shutil.copytree(fake_repo, mine)
-    assert_main_one_line(capsys, figures.main, figures.PROG, ["--preset", "smoke", "--only", "fig03", "--out", out],
+    assert_main_one_line(capsys, figures_cli.main, figures_cli.PROG, ["--preset", "smoke", "--only", "fig03", "--out", out],
                          str(mine / "leaves-tau2-flips.toml"), "no preset wrote", "checkpoint")
     _untouched(mine)
 
@@ -235,7 +244,7 @@ def test_bad_frames_are_one_line_errors_naming_the_file(tmp_path, capsys, monkey
     ghostscript = []
     monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: ghostscript.append(a) or 1 / 0)
     argv, frame = _frame_cli(tmp_path, reader, bad, bomb)
-    assert_main_one_line(capsys, data.main, "python -m interp.data", [*argv, "--out", tmp_path / "x.npz", "--quiet"],
+    assert_main_one_line(capsys, data_cli.main, "python -m interp.data", [*argv, "--out", tmp_path / "x.npz", "--quiet"],
                          str(frame), *needles)
     assert not ghostscript and not (tmp_path / "x.npz").exists()
 
@@ -254,7 +263,7 @@ def test_an_image_over_the_warning_limit_is_refused(tmp_path, monkeypatch):
     """Between Pillow's warning and error limits an image is refused too (not a stderr warning)."""
     from PIL import Image
 
-    from interp.davis import read_frame_gray
+    from interp.data.davis import read_frame_gray
 
     path = tmp_path / "f.png"
     Image.new("L", (64, 64)).save(path)
@@ -296,7 +305,7 @@ def test_a_file_that_is_no_npz_is_called_so(tmp_path, content, needle):
 
 @pytest.mark.parametrize("tool", ["sample", "jacobian"])
 def test_a_frame_size_the_unet_cannot_take_names_the_file(files, capsys, tool):
-    mod, argv = {"sample": (sampler, ["--out", files / "s"]), "jacobian": (jacobian, ["--out", files / "j"])}[tool]
+    mod, argv = {"sample": (sample_cli, ["--out", files / "s"]), "jacobian": (jacobian_cli, ["--out", files / "j"])}[tool]
     assert_main_one_line(capsys, mod.main, mod.PROG,
                          ["--ckpt", files / "net.safetensors", "--input", f"{files / 'odd.npz'}:0", *argv],
                          str(files / "odd.npz"), "30x30", "multiples of 4")
@@ -307,7 +316,7 @@ def test_a_frame_size_the_unet_cannot_take_names_the_file(files, capsys, tool):
 
 @pytest.mark.parametrize("psnr", ["-1e308", "1e308", "-41", "101", "nan"])
 def test_jacobian_psnr_is_range_checked(files, capsys, psnr):
-    assert_main_one_line(capsys, jacobian.main, jacobian.PROG,
+    assert_main_one_line(capsys, jacobian_cli.main, jacobian_cli.PROG,
                          ["--ckpt", files / "net.safetensors", f"--psnr={psnr}", "--out", files / "j"],
                          "--psnr", "[-40, 100] dB")
 
@@ -318,18 +327,18 @@ def test_every_seed_option_refuses_seeds_of_64_bits_and_more(tmp_path, capsys, t
     """``--seed 2**64`` gave the data of seed 0 while recording 2**64, or an overflow deep in torch."""
     out = ["--out", tmp_path / "o.npz"]
     mod, argv = {
-        "leaves": (data, ["leaves", *out]),
-        "davis32": (data, ["davis32", "--root", tmp_path, *out]),
-        "video": (data, ["video", tmp_path, *out]),
-        "jacobian": (jacobian, ["--ckpt", "net.safetensors"]),
-        "sample": (sampler, ["--ckpt", "net.safetensors", "--input", "d.npz:0", "--out", tmp_path]),
-        "psychometrics": (psychometrics, ["--ckpt", "net.safetensors", "--out", tmp_path]),
+        "leaves": (data_cli, ["leaves", *out]),
+        "davis32": (data_cli, ["davis32", "--root", tmp_path, *out]),
+        "video": (data_cli, ["video", tmp_path, *out]),
+        "jacobian": (jacobian_cli, ["--ckpt", "net.safetensors"]),
+        "sample": (sample_cli, ["--ckpt", "net.safetensors", "--input", "d.npz:0", "--out", tmp_path]),
+        "psychometrics": (psychometrics_cli, ["--ckpt", "net.safetensors", "--out", tmp_path]),
     }[tool]
     assert_main_one_line(capsys, mod.main, "prog", [*argv, "--seed", seed], "--seed", "below 2**63")
 
 
 def test_seeds_of_64_bits_are_refused_by_the_functions_too():
-    from interp.leaves import generate
+    from interp.data.leaves import generate
 
     with pytest.raises(ValueError, match="2\\*\\*63"):
         generate(2, seed=2**64)
@@ -389,7 +398,7 @@ def test_the_jacobian_refuses_non_finite_inputs(net, where, value, fn):
 _TERMINATED_WRITE = """
 import os, signal, sys, time
 import numpy as np
-from interp import data
+from interp.cli import data as data_cli
 from interp.cli import run
 
 def savez(f, **arrays):  # some bytes, then SIGTERM, as from `kill` during a long write
@@ -400,7 +409,7 @@ def savez(f, **arrays):  # some bytes, then SIGTERM, as from `kill` during a lon
     raise SystemExit("SIGTERM did not stop the write")
 
 np.savez = savez
-sys.exit(run(data.main, "python -m interp.data", sys.argv[1:]))
+sys.exit(run(data_cli.main, "python -m interp.data", sys.argv[1:]))
 """
 
 
@@ -424,7 +433,6 @@ def test_the_next_run_removes_the_temporaries_of_a_killed_one(tmp_path):
 
 
 # ------------------------------------------------------------------ training: cards, locks, resume
-from interp import train as train_mod  # noqa: E402
 
 TRAIN_CARD = """# a card with a comment that is not ASCII: résumé
 [model]
@@ -472,14 +480,14 @@ def test_card_numbers_out_of_range_are_one_line_errors(tmp_path, capsys, key, va
     import re
 
     card = _train_card(tmp_path, re.sub(rf"(?m)^{key} = .*\n", "", TRAIN_CARD) + f"{key} = {value}\n")
-    assert_main_one_line(capsys, train_mod.main, "train", [card, "--quiet"], needle, "c.toml")
+    assert_main_one_line(capsys, train_cli.main, "train", [card, "--quiet"], needle, "c.toml")
     assert not card.with_suffix(".safetensors").exists()
 
 
 def test_a_batch_larger_than_memory_is_refused_before_allocation(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(train_mod, "available_memory", lambda: 2**30)
     card = _train_card(tmp_path, TRAIN_CARD.replace("batch_size = 16", "batch_size = 65536"))
-    assert_main_one_line(capsys, train_mod.main, "train", [card, "--quiet"], "out of memory", "batch_size = 65536")
+    assert_main_one_line(capsys, train_cli.main, "train", [card, "--quiet"], "out of memory", "batch_size = 65536")
 
 
 def test_a_hand_written_results_table_is_replaced_not_doubled(tmp_path):
@@ -487,7 +495,7 @@ def test_a_hand_written_results_table_is_replaced_not_doubled(tmp_path):
     train_mod.train(card, progress=False, log=lambda *a: None)
     text = card.read_text(encoding="utf-8")
     assert text.count("[results]") == 1 and "steps = 4" in text and "résumé" in text
-    train_mod.read_card(card)  # still a card
+    cards.read_card(card)  # still a card
 
 
 def test_results_are_written_in_utf8_under_the_c_locale(tmp_path):
@@ -513,7 +521,7 @@ def test_a_second_run_on_the_same_card_is_refused_naming_the_first(tmp_path, cap
             assert first.poll() is None, first.communicate()
             import time
             time.sleep(0.05)
-        assert_main_one_line(capsys, train_mod.main, "train", [card, "--quiet", "--resume"],
+        assert_main_one_line(capsys, train_cli.main, "train", [card, "--quiet", "--resume"],
                              f"process {first.pid}", "already running")
     finally:
         first.send_signal(signal.SIGTERM)
@@ -559,7 +567,7 @@ def _set_adam_step(value):
 def test_resume_from_a_corrupt_training_state_is_one_line(tmp_path, capsys, edit, needle):
     card = _stopped_run(tmp_path)
     _edit_config(card.with_suffix(".safetensors"), edit)
-    assert_main_one_line(capsys, train_mod.main, "train", [card, "--quiet", "--resume"], needle, "c.safetensors")
+    assert_main_one_line(capsys, train_cli.main, "train", [card, "--quiet", "--resume"], needle, "c.safetensors")
 
 
 def test_an_adam_step_that_is_not_the_runs_is_refused(tmp_path, capsys):
@@ -572,7 +580,7 @@ def test_an_adam_step_that_is_not_the_runs_is_refused(tmp_path, capsys):
                **{f"rng.{k}": v for k, v in ck.rng.items()}}
     save_file(tensors, str(card.with_suffix(".safetensors")),
               metadata={"format": checkpoint.FORMAT, "config": json.dumps(ck.config)})
-    assert_main_one_line(capsys, train_mod.main, "train", [card, "--quiet", "--resume"], "optim.", "step")
+    assert_main_one_line(capsys, train_cli.main, "train", [card, "--quiet", "--resume"], "optim.", "step")
 
 
 def test_resuming_with_another_batch_size_counts_the_samples_seen(tmp_path):
@@ -600,7 +608,7 @@ def test_non_finite_weights_are_refused_at_load(tmp_path, capsys):
     path = checkpoint.save(tmp_path / "nan.safetensors", net, {})
     with pytest.raises(InterpError, match="nan.safetensors.*NaN or infinite"):
         checkpoint.load(path)
-    assert_main_one_line(capsys, jacobian.main, "jacobian", ["--ckpt", path, "--pixel", "center", "--out", tmp_path],
+    assert_main_one_line(capsys, jacobian_cli.main, "jacobian", ["--ckpt", path, "--pixel", "center", "--out", tmp_path],
                          "NaN or infinite")
 
 
@@ -644,15 +652,15 @@ def _sample_argv(files: Path, *extra) -> list:
 def test_the_sample_figure_shows_at_most_64_samples_and_the_data_all(files, capsys, monkeypatch):
     """``--n 10000`` drew a 10,003-panel PNG (a figure 10^6 pixels wide, 4.5 GB at its peak)."""
     tables = []
-    monkeypatch.setattr(sampler, "_save_png", lambda path, table: tables.append((path.name, table)))
-    rc = sampler.main([str(a) for a in _sample_argv(files, "--n", "70", "--max-iter", "2", "--recursive", "40")])
+    monkeypatch.setattr(sample_cli, "_save_png", lambda path, table: tables.append((path.name, table)))
+    rc = sample_cli.main([str(a) for a in _sample_argv(files, "--n", "70", "--max-iter", "2", "--recursive", "40")])
     out = capsys.readouterr().out
     assert rc == 0
     assert np.load(files / "s" / "samples.npy").shape[0] == 70  # every sample computed and written
     assert np.load(files / "s" / "recursive_samples.npy").shape[:2] == (70, 42)
     shown = dict(tables)
     samples = shown["samples.png"].drop_duplicates(["track", "slot"])
-    assert (samples["role"] == "sample").sum() == sampler.SHOW_SAMPLES == 64
+    assert (samples["role"] == "sample").sum() == sample_cli.SHOW_SAMPLES == 64
     assert "first 64 of 70 samples" in samples["track_label"].iloc[0]
     grid = shown["recursive.png"].drop_duplicates(["track", "slot"])
     assert grid["track"].nunique() == 1 + 16 and grid["slot"].nunique() == 2 + 32
@@ -661,13 +669,12 @@ def test_the_sample_figure_shows_at_most_64_samples_and_the_data_all(files, caps
 
 
 def test_sampling_beyond_memory_is_refused_before_it_starts(files, capsys, monkeypatch):
-    import interp.io
 
-    monkeypatch.setattr(interp.io, "available_memory", lambda: 2**30)
-    monkeypatch.setattr(sampler, "sample", lambda *a, **k: pytest.fail("sampling started"))
-    assert_main_one_line(capsys, sampler.main, sampler.PROG, _sample_argv(files, "--n", "1000000"),
+    monkeypatch.setattr(sample_cli, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(sample_cli, "sample", lambda *a, **k: pytest.fail("sampling started"))
+    assert_main_one_line(capsys, sample_cli.main, sample_cli.PROG, _sample_argv(files, "--n", "1000000"),
                          "out of memory", "--n 1000000", "GiB are available")
-    assert_main_one_line(capsys, sampler.main, sampler.PROG, _sample_argv(files, "--n", "100", "--recursive", "10000000"),
+    assert_main_one_line(capsys, sample_cli.main, sample_cli.PROG, _sample_argv(files, "--n", "100", "--recursive", "10000000"),
                          "out of memory", "--recursive 10000000")
 
 
@@ -685,7 +692,7 @@ def thin(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("reader", ["video", "davis32"])
 def test_frames_of_extreme_aspect_ratio_are_refused_before_scaling(tmp_path, capsys, monkeypatch, thin, reader):
-    from interp import davis
+    from interp.data import davis
 
     shrink = davis._shrink
 
@@ -701,7 +708,7 @@ def test_frames_of_extreme_aspect_ratio_are_refused_before_scaling(tmp_path, cap
         _frames(base / "a", None)
         shutil.copytree(thin, base / "thin")
         argv, where = ["davis32", "--root", tmp_path / "DAVIS"], "'thin'"
-    assert_main_one_line(capsys, data.main, "python -m interp.data", [*argv, "--out", tmp_path / "x.npz", "--quiet"],
+    assert_main_one_line(capsys, data_cli.main, "python -m interp.data", [*argv, "--out", tmp_path / "x.npz", "--quiet"],
                          where, "3000x2", "too elongated", "16:1")
     assert not (tmp_path / "x.npz").exists()
     with pytest.raises(InterpError, match="too elongated"):
@@ -714,9 +721,10 @@ def test_the_sampler_and_jacobian_refuse_frames_of_extreme_aspect_ratio(tmp_path
                                                                        tool, shape):
     """A 3000x4 clip made a sampler figure 79000 pixels high (0.9 GB at --n 2, more with more samples)."""
     Dataset(np.full((1, 3, *shape), 0.5, np.float32)).save(tmp_path / "thin.npz")
-    monkeypatch.setattr(sampler, "sample", lambda *a, **k: pytest.fail("sampling started"))
+    monkeypatch.setattr(sample_cli, "sample", lambda *a, **k: pytest.fail("sampling started"))
     monkeypatch.setattr(jacobian, "adaptive_filters", lambda *a, **k: pytest.fail("the analysis started"))
-    mod = {"sample": sampler, "jacobian": jacobian}[tool]
+    monkeypatch.setattr(jacobian_cli, "filter_and_output", lambda *a, **k: pytest.fail("the analysis started"))
+    mod = {"sample": sample_cli, "jacobian": jacobian_cli}[tool]
     assert_main_one_line(capsys, mod.main, mod.PROG, ["--ckpt", files / "net.safetensors", "--input",
                                                       f"{tmp_path / 'thin.npz'}:0", "--out", tmp_path / "o"],
                          str(tmp_path / "thin.npz"), f"{shape[0]}x{shape[1]}", "too elongated")
@@ -725,10 +733,10 @@ def test_the_sampler_and_jacobian_refuse_frames_of_extreme_aspect_ratio(tmp_path
 @pytest.mark.parametrize("n_disks", ["1000000", "129"])
 def test_leaves_disks_are_bounded(tmp_path, capsys, monkeypatch, n_disks):
     """``--n-disks 1000000`` took 4.6 GB for 2 sequences; from 129 on the painter's order (int8) wrapped."""
-    from interp import leaves
+    from interp.data import leaves
 
-    monkeypatch.setattr(leaves, "generate", lambda *a, **k: pytest.fail("generation started"))
-    assert_main_one_line(capsys, data.main, "python -m interp.data",
+    monkeypatch.setattr(data_cli, "generate", lambda *a, **k: pytest.fail("generation started"))
+    assert_main_one_line(capsys, data_cli.main, "python -m interp.data",
                          ["leaves", "--variant", "many", "--n-disks", n_disks, "--n", "2", "--out", tmp_path / "x.npz"],
                          "n_disks", "from 2 to 128", n_disks)
     with pytest.raises(ValueError, match="from 2 to 128"):
@@ -736,7 +744,7 @@ def test_leaves_disks_are_bounded(tmp_path, capsys, monkeypatch, n_disks):
 
 
 def test_leaves_with_the_most_disks_keep_their_painters_order():
-    from interp.leaves import MAX_DISKS, LeavesConfig, generate
+    from interp.data.leaves import MAX_DISKS, LeavesConfig, generate
 
     ds = generate(2, seed=0, config=LeavesConfig(variant="many", n_disks=MAX_DISKS))
     layer = ds.meta["layer"].astype(np.int64)
@@ -745,18 +753,18 @@ def test_leaves_with_the_most_disks_keep_their_painters_order():
 
 
 def test_a_leaves_dataset_larger_than_memory_is_refused_before_generating(tmp_path, capsys, monkeypatch):
-    from interp import leaves
+    from interp.data import leaves
 
-    monkeypatch.setattr(data, "available_memory", lambda: 2**30)
-    monkeypatch.setattr(leaves, "generate", lambda *a, **k: pytest.fail("generation started"))
-    assert_main_one_line(capsys, data.main, "python -m interp.data", ["leaves", "--n", "100000", "--out", tmp_path / "x.npz"],
+    monkeypatch.setattr(data_cli, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(data_cli, "generate", lambda *a, **k: pytest.fail("generation started"))
+    assert_main_one_line(capsys, data_cli.main, "python -m interp.data", ["leaves", "--n", "100000", "--out", tmp_path / "x.npz"],
                          "out of memory", "--n 100000", "GiB are available")
     assert leaves.memory_estimate(100_000) > 100_000 * 11 * 32 * 32 * 4  # at least the frames
 
 
 @pytest.mark.parametrize("boot", ["100001", str(10**12)])
 def test_psychometrics_boot_is_capped(tmp_path, capsys, boot):
-    assert_main_one_line(capsys, psychometrics.main, psychometrics.PROG,
+    assert_main_one_line(capsys, psychometrics_cli.main, psychometrics_cli.PROG,
                          ["--ckpt", tmp_path / "missing.safetensors", "--out", tmp_path, "--boot", boot],
                          "--boot", "at most 100000")
 
@@ -775,7 +783,7 @@ def test_the_bootstrap_functions_refuse_huge_resample_counts(fn):
 
 def test_a_checkpoint_claiming_a_huge_width_is_refused_without_building_it(tmp_path, monkeypatch):
     """A header saying width 512 over a width-4 network's tensors built the 470 MB U-net first."""
-    from interp.unet import UNet as Net
+    from interp.nets.unet import UNet as Net
 
     path = checkpoint.save(tmp_path / "net.safetensors", Net(tau=2, width=4), {})
     _edit_config(path, lambda cfg, header: cfg["net"].__setitem__("width", 512))
@@ -813,7 +821,7 @@ def test_figures_remove_the_temporaries_of_a_killed_run(tmp_path, capsys):
     kept = [tmp_path / ".other.png.k1ll3d.tmp", tmp_path / ".fig02.png.k1ll3d.probe"]  # not this run's outputs
     for p in stale + kept:
         p.write_bytes(b"")
-    assert figures.main(["--manifest", str(manifest)]) == 0
+    assert figures_cli.main(["--manifest", str(manifest)]) == 0
     capsys.readouterr()
     assert not [p.name for p in stale if p.exists()]
     assert all(p.exists() for p in kept)
@@ -823,7 +831,7 @@ def test_figures_remove_the_temporaries_of_a_killed_run(tmp_path, capsys):
 _TERMINATED_FIGURE = """
 import os, signal, sys, time
 from matplotlib.figure import Figure
-from interp import figures
+from interp.cli import figures as figures_cli
 from interp.cli import run
 
 def savefig(self, f, **kwargs):  # some bytes, then SIGTERM, as from `kill` during a long write
@@ -834,7 +842,7 @@ def savefig(self, f, **kwargs):  # some bytes, then SIGTERM, as from `kill` duri
     raise SystemExit("SIGTERM did not stop the write")
 
 Figure.savefig = savefig
-sys.exit(run(figures.main, figures.PROG, sys.argv[1:]))
+sys.exit(run(figures_cli.main, figures_cli.PROG, sys.argv[1:]))
 """
 
 

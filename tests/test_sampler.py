@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import assert_main_one_line, assert_one_line_error, run_cli
 
 import interp
-from interp import sampler
-from interp.cli import InterpError, run
-from interp.sampler import generate_recursive, one_step, sample
-
-from conftest import assert_main_one_line, assert_one_line_error, run_cli
+from interp import InterpError
+from interp.analysis import sampler
+from interp.analysis.sampler import generate_recursive, one_step, sample
+from interp.cli import sample as sample_cli
+from interp.cli.common import run
 
 
 class MixtureDenoiser:
@@ -356,7 +357,7 @@ def test_shapes_shared_and_per_conditioning():
 
 
 def test_network_runs_in_eval_mode_without_grad():
-    from interp.unet import UNet
+    from interp.nets.unet import UNet
 
     torch.manual_seed(0)
     net = UNet(tau=2, width=4, norm="batch").train()
@@ -452,9 +453,9 @@ def test_generate_recursive_errors():
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny random tau=2 checkpoint and a 3-sequence leaves dataset of 4 frames."""
-    from interp.checkpoint import save
-    from interp.leaves import LeavesConfig, generate
-    from interp.unet import UNet
+    from interp.data.leaves import LeavesConfig, generate
+    from interp.nets.checkpoint import save
+    from interp.nets.unet import UNet
 
     root = tmp_path_factory.mktemp("sampler_cli")
     torch.manual_seed(0)
@@ -476,7 +477,7 @@ def test_cli_writes_samples_and_recursive_strips(tiny):
     x = np.load(out / "samples.npy")
     assert x.shape == (3, 1, 32, 32) and x.dtype == np.float32
     cond = np.load(out / "conditioning.npy")
-    from interp.leaves import LeavesConfig, generate
+    from interp.data.leaves import LeavesConfig, generate
 
     clip = generate(2, 0, config=LeavesConfig(frames=4)).frames[1]
     np.testing.assert_array_equal(cond, clip[0:2])  # --frame 2: frames 0 and 1 condition
@@ -495,7 +496,7 @@ def test_cli_writes_samples_and_recursive_strips(tiny):
     assert "wrote" in proc.stdout
     # same seed, same samples
     again = tiny / "again"
-    assert run(sampler.main, sampler.PROG, ["--ckpt", str(tiny / "net.safetensors"), "--input",
+    assert run(sample_cli.main, sample_cli.PROG, ["--ckpt", str(tiny / "net.safetensors"), "--input",
                                             f"{tiny / 'data.npz'}:1", "--n", "3", "--frame", "2",
                                             "--max-iter", "300", "--out", str(again)]) == 0
     np.testing.assert_array_equal(np.load(again / "samples.npy"), x)
@@ -523,7 +524,7 @@ def test_cli_bad_input_is_one_line_error(tiny, capsys, args, needle):
     given = dict(zip(args[::2], args[1::2]))
     for k, v in {**base, **given}.items():
         argv += [k, v.format(root=tiny)]
-    assert_main_one_line(capsys, sampler.main, sampler.PROG, argv, needle)
+    assert_main_one_line(capsys, sample_cli.main, sample_cli.PROG, argv, needle)
 
 
 def test_cli_usage_error_exit_code(tiny):
@@ -532,14 +533,20 @@ def test_cli_usage_error_exit_code(tiny):
     assert_one_line_error(proc, "out of range")
 
 
-def test_interp_sample_stays_callable_after_importing_the_cli_module():
-    import importlib
+def test_interp_sample_stays_callable_after_running_the_command(monkeypatch, capsys):
+    """``interp.sample`` is the sampler function, always; ``python -m interp.sample`` runs the
+    command as ``__main__`` and leaves the package attribute alone."""
+    import runpy
 
     import interp
 
     den = lambda y, c: 0.5 * y + 0.25  # noqa: E731 - contracts towards 0.5
     c = torch.zeros(1, 8, 8)
     a = interp.sample(den, c, 2, seed=0)
-    importlib.import_module("interp.sample")
+    monkeypatch.setattr("sys.argv", ["interp.sample", "--help"])
+    with pytest.raises(SystemExit) as exit:
+        runpy.run_module("interp.sample", run_name="__main__", alter_sys=True)
+    assert exit.value.code == 0 and "usage" in capsys.readouterr().out
+    assert callable(interp.sample) and interp.sample.__module__ == "interp.analysis.sampler"
     b = interp.sample(den, c, 2, seed=0)
     assert torch.equal(a, b)

@@ -7,12 +7,12 @@ import tomllib
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 
 import interp
-from interp.leaves import generate
-from interp.train import evaluate, normalized_recipe, read_card
-
-from conftest import REPO
+from interp.data.leaves import generate
+from interp.training.cards import normalized_recipe, read_card
+from interp.training.evaluation import evaluate
 
 MODELS = ["leaves-tau2", "leaves-tau2-long", "leaves-tau2-occlusion", "leaves-tau2-contact", "leaves-tau2-flips",
           "leaves-tau2-negate", "leaves-stochastic-tau2"]
@@ -87,7 +87,7 @@ def test_card_describes_the_last_stage_of_its_run(name, net):
                                           ("leaves-tau2-negate", "leaves-tau2-flips"),
                                           ("leaves-stochastic-tau2", "leaves-tau2-occlusion")])
 def test_fine_tuned_model_records_its_starting_weights(name, parent):
-    from interp.checkpoint import file_hash
+    from interp.nets.checkpoint import file_hash
 
     cfg = interp.load(REPO / "models" / f"{name}.safetensors").checkpoint_config
     assert cfg["init"]["card"] == parent

@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import assert_one_line_error, run_cli
 
 import interp
-from interp import train
-from interp.checkpoint import read
-from interp.cli import InterpError
-
-from conftest import assert_one_line_error, run_cli
+from interp import InterpError
+from interp.nets.checkpoint import read
+from interp.training import cards, windows
+from interp.training import loop as train
 
 CARD = """
 [model]
@@ -41,16 +41,16 @@ def write_card(tmp_path, name="tiny", samples=2048, extra=""):
 def test_lr_schedule_keeps_the_paper_shape():
     base = 1e-3
     # paper: 1000 epochs, halved at 500 and every 100 after
-    assert train.lr_at(0.0, base) == base
-    assert train.lr_at(0.499, base) == base
-    assert train.lr_at(0.5, base) == base / 2
-    assert train.lr_at(0.65, base) == base / 4
-    assert train.lr_at(0.95, base) == base / 32
-    assert train.lr_at(0.9999, base) == base / 32
+    assert windows.lr_at(0.0, base) == base
+    assert windows.lr_at(0.499, base) == base
+    assert windows.lr_at(0.5, base) == base / 2
+    assert windows.lr_at(0.65, base) == base / 4
+    assert windows.lr_at(0.95, base) == base / 32
+    assert windows.lr_at(0.9999, base) == base / 32
 
 
 def test_noise_levels_log_uniform():
-    s = train.sample_noise_levels(200_000, torch.Generator().manual_seed(0))
+    s = windows.sample_noise_levels(200_000, torch.Generator().manual_seed(0))
     assert s.min() >= math.sqrt(1e-5) and s.max() <= 10.0
     logv = torch.log10(s**2).numpy()
     hist, _ = np.histogram(logv, bins=7, range=(-5, 2))
@@ -61,18 +61,18 @@ def test_card_errors_name_the_file(tmp_path):
     p = tmp_path / "bad.toml"
     p.write_text("[model\ntau = 2\n")
     with pytest.raises(InterpError, match="bad.toml.*line"):
-        train.read_card(p)
+        cards.read_card(p)
     p.write_text("[model]\ntau = 9.5\n[data]\nsource='leaves'\n")
     with pytest.raises(InterpError, match="tau"):
-        train.read_card(p)
+        cards.read_card(p)
     p.write_text("[model]\ntau = 1\nfoo = 1\n[data]\nsource='leaves'\n")
     with pytest.raises(InterpError, match="unknown key"):
-        train.read_card(p)
+        cards.read_card(p)
     p.write_text("[model]\ntau = 1\n[data]\nsource='youtube'\n")
     with pytest.raises(InterpError, match="source"):
-        train.read_card(p)
+        cards.read_card(p)
     with pytest.raises(InterpError, match="does not exist"):
-        train.read_card(tmp_path / "missing.toml")
+        cards.read_card(tmp_path / "missing.toml")
 
 
 def test_cli_bad_card_one_line(tmp_path):
@@ -96,7 +96,7 @@ def test_tiny_training_loss_falls_and_net_stays_homogeneous(tmp_path):
             torch.testing.assert_close(net(a * y, a * c), a * net(y, c), rtol=1e-4, atol=1e-5 * a)
     text = card.read_text()
     assert "[results]" in text and "samples = 6400" in text
-    assert train.read_card(card).model["tau"] == 2  # the card stays a valid card
+    assert cards.read_card(card).model["tau"] == 2  # the card stays a valid card
 
 
 def test_resume_ends_with_the_same_weights(tmp_path):
@@ -124,7 +124,7 @@ def test_resuming_a_longer_run_says_the_schedule_restarts(tmp_path):
     lines = []
     train.train(card, resume=True, progress=False, log=lambda *a: lines.append(" ".join(map(str, a))))
     notes = [line for line in lines if "schedule" in line]
-    base = float(train.read_card(card).train["lr"])
+    base = float(cards.read_card(card).train["lr"])
     assert len(notes) == 1, lines
     assert "asks for 32 steps" in notes[0] and "towards 8" in notes[0] and "warm restart" in notes[0]
     assert f"from {base / 32:g} to {base:g}" in notes[0]
@@ -225,7 +225,7 @@ def test_init_starts_from_another_checkpoint(tmp_path):
 def test_init_errors(tmp_path):
     selfish = write_card(tmp_path, name="selfish", samples=64, extra='init = "selfish.safetensors"\n')
     other = tmp_path / "wide.safetensors"
-    interp.checkpoint.save(other, interp.UNet(tau=2, width=4), {})
+    interp.nets.checkpoint.save(other, interp.UNet(tau=2, width=4), {})
     with pytest.raises(InterpError, match="own checkpoint"):
         train.train(selfish, progress=False, log=lambda *a: None)
     wrong = write_card(tmp_path, name="wrong", samples=64, extra='init = "wide.safetensors"\n')
@@ -233,18 +233,18 @@ def test_init_errors(tmp_path):
         train.train(wrong, progress=False, log=lambda *a: None)
     bad = write_card(tmp_path, name="bad", samples=64, extra="init = 3\n")
     with pytest.raises(InterpError, match="init"):
-        train.read_card(bad)
+        cards.read_card(bad)
     missing = write_card(tmp_path, name="missing", samples=64, extra='init = "nowhere.safetensors"\n')
     with pytest.raises(InterpError, match="does not exist"):
         train.train(missing, progress=False, log=lambda *a: None)
 
 
 def test_focus_draws_first_contact_windows(tmp_path):
-    card = train.read_card(write_card(tmp_path, samples=64, extra="focus = 0.5\n"))
-    events = train.contact_windows(card, 3)
+    card = cards.read_card(write_card(tmp_path, samples=64, extra="focus = 0.5\n"))
+    events = windows.contact_windows(card, 3)
     assert events.ndim == 2 and events.shape[1] == 2 and len(events) > 10
     # every event window ends in the frame where the two meeting disks first overlap
-    from interp.leaves import generate
+    from interp.data.leaves import generate
 
     ds = generate(300, 0).train
     c, r = ds.meta["center"][:, :2], ds.meta["radius"][:, :2]
@@ -254,8 +254,8 @@ def test_focus_draws_first_contact_windows(tmp_path):
         assert d[t - 1] >= r[i, 0, t - 1] + r[i, 1, t - 1] and d[t] < r[i, 0, t] + r[i, 1, t]
     clips = torch.from_numpy(ds.frames)
     g = torch.Generator().manual_seed(0)
-    plain = train.draw_windows(clips, 4000, 3, torch.Generator().manual_seed(0))
-    focused = train.draw_windows(clips, 4000, 3, g, (0.5, events))
+    plain = windows.draw_windows(clips, 4000, 3, torch.Generator().manual_seed(0))
+    focused = windows.draw_windows(clips, 4000, 3, g, (0.5, events))
     # about half of the focused windows are event windows (identified by their frames)
     keys = {(i, t0) for i, t0 in events.tolist()}
     frames = {k: clips[k[0], k[1]:k[1] + 3] for k in keys}
@@ -263,16 +263,16 @@ def test_focus_draws_first_contact_windows(tmp_path):
     base = sum(any(torch.equal(w, f) for f in frames.values()) for w in plain[:400])
     assert 150 < hits < 260 and base < 60
     with pytest.raises(InterpError, match="focus"):
-        train.read_card(write_card(tmp_path, name="bad", samples=64, extra="focus = 1.5\n"))
+        cards.read_card(write_card(tmp_path, name="bad", samples=64, extra="focus = 1.5\n"))
 
 
 def test_focus_depth_keeps_only_deep_first_contacts(tmp_path):
-    card = train.read_card(write_card(tmp_path, samples=64, extra="focus = 0.5\nfocus_depth = 1.5\n"))
-    everything = train.contact_windows(card, 3)
-    deep = train.contact_windows(card, 3, 1.5)
+    card = cards.read_card(write_card(tmp_path, samples=64, extra="focus = 0.5\nfocus_depth = 1.5\n"))
+    everything = windows.contact_windows(card, 3)
+    deep = windows.contact_windows(card, 3, 1.5)
     assert 0 < len(deep) < len(everything)
     assert {tuple(e) for e in deep.tolist()} <= {tuple(e) for e in everything.tolist()}
-    from interp.leaves import generate
+    from interp.data.leaves import generate
 
     ds = generate(300, 0).train
     c, r = ds.meta["center"][:, :2], ds.meta["radius"][:, :2]
@@ -286,13 +286,13 @@ def test_focus_depth_keeps_only_deep_first_contacts(tmp_path):
                         ("focus = 0.5\nfocus_depth = 'deep'\n", "non-negative"),
                         ("focus_depth = 1.5\n", "set focus too")):
         with pytest.raises(InterpError, match=what):
-            train.read_card(write_card(tmp_path, name="bad", samples=64, extra=extra))
+            cards.read_card(write_card(tmp_path, name="bad", samples=64, extra=extra))
 
 
 def test_dihedral_maps_each_window_by_one_symmetry_of_the_square():
     g = torch.Generator().manual_seed(0)
     w = torch.randn(400, 3, 5, 5)
-    out = train.dihedral(w, g)
+    out = windows.dihedral(w, g)
     maps = [lambda x: x, lambda x: x.flip(-1), lambda x: x.flip(-2), lambda x: x.flip(-1, -2),
             lambda x: x.transpose(-1, -2), lambda x: x.flip(-1).transpose(-1, -2),
             lambda x: x.flip(-2).transpose(-1, -2), lambda x: x.flip(-1, -2).transpose(-1, -2)]
@@ -303,15 +303,15 @@ def test_dihedral_maps_each_window_by_one_symmetry_of_the_square():
         used.append(k[0])
     counts = np.bincount(used, minlength=8)
     assert counts.min() > 25  # all 8, about 50 each
-    assert torch.equal(out, train.dihedral(w, torch.Generator().manual_seed(0)))  # seeded
+    assert torch.equal(out, windows.dihedral(w, torch.Generator().manual_seed(0)))  # seeded
     # non-square frames: only the 4 maps that keep the shape
-    rect = train.dihedral(torch.randn(200, 3, 4, 6), torch.Generator().manual_seed(1))
+    rect = windows.dihedral(torch.randn(200, 3, 4, 6), torch.Generator().manual_seed(1))
     assert rect.shape == (200, 3, 4, 6)
 
 
 def test_flips_is_a_card_switch_that_trains(tmp_path):
     with pytest.raises(InterpError, match="flips must be true or false"):
-        train.read_card(write_card(tmp_path, name="bad", samples=64, extra="flips = 1\n"))
+        cards.read_card(write_card(tmp_path, name="bad", samples=64, extra="flips = 1\n"))
     assert_switch_trains(tmp_path, "flips")
 
 
@@ -329,16 +329,16 @@ def assert_switch_trains(tmp_path, key):
 
 def test_negative_maps_each_window_to_itself_or_its_negative():
     w = torch.rand(400, 3, 5, 5)
-    out = train.negative(w, torch.Generator().manual_seed(0))
+    out = windows.negative(w, torch.Generator().manual_seed(0))
     same = (out == w).flatten(1).all(1)
     neg = (out == 1.0 - w).flatten(1).all(1)
     assert bool((same ^ neg).all())  # one or the other, for all frames of a window alike
     assert 150 < int(neg.sum()) < 250  # even odds
-    assert torch.equal(out, train.negative(w, torch.Generator().manual_seed(0)))  # seeded
+    assert torch.equal(out, windows.negative(w, torch.Generator().manual_seed(0)))  # seeded
     # moving leaves are a coverage-weighted mix of uniform grays: the negative of a rendered
     # scene is the same scene rendered with every gray g drawn as 1 - g
-    from interp.leaves import LeavesConfig, _sample_scenes, render
-    sc = _sample_scenes(LeavesConfig(), 0, 0, 4)
+    from interp.data.leaves import LeavesConfig, render, sample_scenes
+    sc = sample_scenes(LeavesConfig(), 0, 0, 4)
     a = render(sc["center"], sc["radius"], sc["luminance"], sc["background"], sc["layer"])
     b = render(sc["center"], sc["radius"], 1.0 - sc["luminance"], 1.0 - sc["background"], sc["layer"])
     assert torch.allclose(1.0 - torch.as_tensor(a), torch.as_tensor(b), atol=1e-6)
@@ -346,20 +346,20 @@ def test_negative_maps_each_window_to_itself_or_its_negative():
 
 def test_negate_is_a_card_switch_that_trains_and_refuses_the_brightness_rule(tmp_path):
     with pytest.raises(InterpError, match="negate must be true or false"):
-        train.read_card(write_card(tmp_path, name="bad", samples=64, extra="negate = 'yes'\n"))
+        cards.read_card(write_card(tmp_path, name="bad", samples=64, extra="negate = 'yes'\n"))
     bright = write_card(tmp_path, name="bright", samples=64, extra="negate = true\n")
     text = bright.read_text().replace("n = 300\n", 'n = 300\nvariant = "brightness"\n')
     assert 'variant = "brightness"' in text
     bright.write_text(text)
     with pytest.raises(InterpError, match="brightness"):
-        train.read_card(bright)
+        cards.read_card(bright)
     assert_switch_trains(tmp_path, "negate")
 
 
 def test_weight_cap_bounds_the_low_noise_weight(tmp_path):
     for bad in ("0", "-1", "true", "'x'"):
         with pytest.raises(InterpError, match="weight_cap"):
-            train.read_card(write_card(tmp_path, name="bad", samples=64, extra=f"weight_cap = {bad}\n"))
+            cards.read_card(write_card(tmp_path, name="bad", samples=64, extra=f"weight_cap = {bad}\n"))
     # with a cap of 1 every weight min(1 / sigma^2, 1) is 1 except at sigma > 1: the run differs
     # from the paper's weighting from the first step on, and still trains
     capped = write_card(tmp_path, name="capped", samples=256, extra="weight_cap = 1.0\n")
@@ -378,7 +378,7 @@ def test_resume_accepts_leaves_regenerated_with_other_rounding(tmp_path, monkeyp
     train.train(card, progress=False, log=lambda *a: None, keep_state=True)
     saved = read(tmp_path / "tiny.safetensors").config["data"]
     assert isinstance(saved["checksum"], float)
-    real = train.load_clips
+    real = windows.load_clips
 
     def rounded_elsewhere(c, nudge=0.0):  # nudge: relative change of the checksum
         tr, te, desc = real(c)

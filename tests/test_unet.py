@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.func import jvp
 
-from interp.unet import UNet
+from interp.nets.unet import UNet
 
 
 def test_paper_width_has_about_1_86_million_parameters():

@@ -24,12 +24,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from interp import checkpoint, data, figures, jacobian, psychometrics, sampler, train
-from interp.cli import InterpError, run
-from interp.unet import UNet
-
 from conftest import assert_one_line_error, run_cli
+
+from interp import InterpError, data, figures
+from interp.cli import jacobian as jacobian_cli
+from interp.cli import psychometrics as psychometrics_cli
+from interp.cli import sample as sample_cli
+from interp.cli.common import run
+from interp.figures import adapters
+from interp.nets import checkpoint
+from interp.nets.unet import UNet
+from interp.training import cards
+from interp.training import loop as train
 
 
 class Payload:
@@ -136,7 +142,7 @@ def test_dataset_refuses(tmp_path, marker, kind, name):
 def test_card_and_manifest_refuse(tmp_path, marker, kind):
     p = _plant(tmp_path, marker, kind, "evil.toml")
     with pytest.raises(InterpError) as err:
-        train.read_card(p)
+        cards.read_card(p)
     assert "\n" not in str(err.value) and str(p) in str(err.value)
     with pytest.raises(InterpError) as err:
         figures.load_manifest(p)
@@ -163,12 +169,12 @@ def test_cli_inputs_and_checkpoints_refuse(tmp_path, marker, capsys, kind):
     evil_npz = _plant(tmp_path, marker, kind, "evil.npz")
     evil_ckpt = _plant(tmp_path, marker, kind, "evil.safetensors")
     out = ["--out", str(tmp_path / "out")]
-    for mod in (sampler, jacobian):
+    for mod in (sample_cli, jacobian_cli):
         line = _cli(capsys, mod, ["--ckpt", str(good), "--input", f"{evil_npz}:0", *out])
         assert "evil.npz" in line
         line = _cli(capsys, mod, ["--ckpt", str(evil_ckpt), "--input", f"{clips}:0", *out])
         assert "evil.safetensors" in line
-    line = _cli(capsys, psychometrics, ["--ckpt", str(evil_ckpt), *out])
+    line = _cli(capsys, psychometrics_cli, ["--ckpt", str(evil_ckpt), *out])
     assert "evil.safetensors" in line
 
 
@@ -212,7 +218,7 @@ def test_figure_models_refuse(tmp_path, marker, monkeypatch):
     _plant(tmp_path, marker, "torch_save", "m.safetensors")
     monkeypatch.setenv(figures.MODELS_DIR_ENV, str(tmp_path))
     with pytest.raises(InterpError, match="m.safetensors"):
-        figures.occlusion_example(["m"], n_samples=1)
+        adapters.occlusion_example(["m"], n_samples=1)
 
 
 def test_subprocess_cli_refuses(tmp_path, marker):

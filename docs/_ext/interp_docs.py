@@ -40,23 +40,25 @@ API_FUNCTIONS = [
     ("interp.split_evidence", "function"),
     ("interp.Dataset", "class"),
     ("interp.UNet", "class"),
+    ("interp.validate_denoiser", "function"),
 ]
 #: Modules documented whole (their ``__all__``), in this order.
 API_MODULES = [
-    "interp.sampler",
-    "interp.jacobian",
-    "interp.psychometrics",
-    "interp.data",
-    "interp.leaves",
-    "interp.train",
-    "interp.loss",
-    "interp.averaging",
-    "interp.entropy",
-    "interp.persistence",
+    "interp.analysis.sampler",
+    "interp.analysis.jacobian",
+    "interp.analysis.psychometrics",
+    "interp.data.dataset",
+    "interp.data.leaves",
+    "interp.training.loop",
+    "interp.training.cards",
+    "interp.training.loss",
+    "interp.training.averaging",
+    "interp.analysis.entropy",
+    "interp.analysis.persistence",
 ]
 #: Where the model card is read: its key tables (``_CARD_TABLES``, ``_MODEL_KEYS``,
 #: ``_DATA_KEYS``, ``_TRAIN_KEYS``, ``_TRAIN_CHECKS``, ``RECIPES``) and ``read_card``.
-CARD_MODULE = "interp.train"
+CARD_MODULE = "interp.training.cards"
 #: Command-line tools: (``python -m`` module, subcommands whose own ``--help`` is captured too).
 CLI_TOOLS = [
     ("interp.data", ["leaves", "davis32", "video"]),
