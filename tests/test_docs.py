@@ -72,22 +72,21 @@ def test_readme_names_every_shipped_model():
 
 
 def _resolves(name: str) -> bool:
-    """Whether a dotted ``interp...`` name is a module, or an attribute reached from one."""
+    """Whether a dotted ``interp...`` name exists: each part an attribute of the one before, or
+    else a submodule (attributes first, so ``interp.sample`` is the function, not the command)."""
     import importlib
 
-    parts = name.split(".")
-    for k in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:k]))
-        except ImportError:
+    obj, path = importlib.import_module("interp"), "interp"
+    for part in name.split(".")[1:]:
+        path = f"{path}.{part}"
+        if hasattr(obj, part):
+            obj = getattr(obj, part)
             continue
         try:
-            for attr in parts[k:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
+            obj = importlib.import_module(path)
+        except ImportError:
             return False
-        return True
-    return False
+    return True
 
 
 def test_every_python_name_in_the_docs_exists():

@@ -59,6 +59,8 @@ API_MODULES = [
 #: Where the model card is read: its key tables (``_CARD_TABLES``, ``_MODEL_KEYS``,
 #: ``_DATA_KEYS``, ``_TRAIN_KEYS``, ``_TRAIN_CHECKS``, ``RECIPES``) and ``read_card``.
 CARD_MODULE = "interp.training.cards"
+#: Where the input PSNRs logged during training (the card's ``[results]`` keys) are defined.
+EVAL_MODULE = "interp.training.evaluation"
 #: Command-line tools: (``python -m`` module, subcommands whose own ``--help`` is captured too).
 CLI_TOOLS = [
     ("interp.data", ["leaves", "davis32", "video"]),
@@ -256,7 +258,7 @@ def card_reference_page() -> str:
         if key != "_table":
             out.append(f"| `{key}` | {_cell(d.get('meaning', ''))} |")
     out += [f"| `\"test_psnr_out@<P>dB\"` | test PSNR of the output at input PSNR P, for P in "
-            f"{', '.join(f'{p:g}' for p in m.EVAL_PSNRS)} dB |", ""]
+            f"{', '.join(f'{p:g}' for p in importlib.import_module(EVAL_MODULE).EVAL_PSNRS)} dB |", ""]
     return "\n".join(out)
 
 

@@ -51,6 +51,8 @@ def validate_denoiser(net, tau: int | None = None, shape: tuple[int, int] = (16,
         Remember a network (object) that passed, with its tau and shape, and skip the checks
         next time (the analyses pass True: one check per network, not per call).
 
+    Notes
+    -----
     Checks, in order: the net is callable; ``tau`` matches; no parameter is a bias (a module
     whose parameters are named ``*.bias``); ``f(0, 0) = 0`` (no additive constant anywhere);
     the output has the shape of ``y``; and ``f(a y, a c) = a f(y, c)`` for ``a`` in
