@@ -63,6 +63,7 @@ import torch
 from interp._util.checks import check_int
 from interp._util.errors import SEED_LIMIT, InterpError, short_repr
 from interp.analysis.sampler import one_step, sample
+from interp.nets.modes import evaluating
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -244,26 +245,6 @@ def _device_of(denoiser) -> torch.device:
     return torch.device("cpu")
 
 
-class _EvalMode:
-    """Eval mode and no autograd for a module denoiser, restored afterwards."""
-
-    def __init__(self, denoiser):
-        self.module = denoiser if isinstance(denoiser, torch.nn.Module) else None
-        self.no_grad = torch.no_grad()
-
-    def __enter__(self):
-        self.was = self.module.training if self.module is not None else False
-        if self.module is not None:
-            self.module.eval()
-        self.no_grad.__enter__()
-
-    def __exit__(self, *exc):
-        self.no_grad.__exit__(*exc)
-        if self.module is not None:
-            self.module.train(self.was)
-        return False
-
-
 def _level_mse(e: np.ndarray, n: np.ndarray, sigma2: np.ndarray, weights: np.ndarray | None = None):
     """Per-level MSE with the noise power as control variate: mean(e) - beta (mean(n) - sigma^2).
 
@@ -429,7 +410,7 @@ def conditional_entropy(
 
         bar = tqdm(total=len(sigma2) * repeats, desc="noise levels", unit="level", file=sys.stderr)
     try:
-        with _EvalMode(denoiser):
+        with evaluating(denoiser):
             for li, s2 in enumerate(sigma2):
                 sigma = math.sqrt(s2)
                 for _ in range(repeats):

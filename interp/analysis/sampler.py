@@ -50,6 +50,7 @@ import torch
 
 from interp._util.checks import check_int
 from interp._util.errors import SEED_LIMIT, InterpError
+from interp.nets.modes import evaluating
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -259,26 +260,6 @@ class _Network:
         return out
 
 
-class _eval_mode:
-    """Put a module in eval mode (and back), disable autograd."""
-
-    def __init__(self, denoiser):
-        self.module = denoiser if isinstance(denoiser, torch.nn.Module) else None
-        self.no_grad = torch.no_grad()
-
-    def __enter__(self):
-        self.was_training = self.module.training if self.module is not None else False
-        if self.module is not None:
-            self.module.eval()
-        self.no_grad.__enter__()
-
-    def __exit__(self, *exc):
-        self.no_grad.__exit__(*exc)
-        if self.module is not None:
-            self.module.train(self.was_training)
-        return False
-
-
 def _initial_noise(generator: torch.Generator, n_chains: int, shape, sigma_init: float, like: torch.Tensor):
     z = torch.randn((n_chains, 1, *shape), generator=generator)
     return (0.5 + sigma_init * z).to(device=like.device, dtype=like.dtype)
@@ -482,7 +463,7 @@ def sample(
     settings = dict(sigma_init=sigma_init, sigma_stop=sigma_stop, beta=beta, h0=h0, max_iter=max_iter,
                     sigma_max=sigma_max, seed=seed, batch_size=batch_size)
     generator = torch.Generator().manual_seed(seed)
-    with _eval_mode(denoiser):
+    with evaluating(denoiser):
         flat, raw = _run_chains(
             net, B * n, tuple(c.shape[-2:]), c, generator, sigma_init=sigma_init, sigma_stop=sigma_stop,
             beta=beta, h0=h0, max_iter=max_iter, sigma_max=sigma_max, trace=trace,
@@ -526,7 +507,7 @@ def one_step(denoiser: Denoiser, c, n: int = 1, seed: int = 0, *, sigma_init: fl
 def _one_step(denoiser, c, cond_index, generator, sigma_init, batch_size) -> torch.Tensor:
     net = _Network(denoiser, c, cond_index, batch_size)
     y0 = _initial_noise(generator, len(cond_index), tuple(c.shape[-2:]), sigma_init, c)
-    with _eval_mode(denoiser):
+    with evaluating(denoiser):
         return net(y0, torch.arange(len(cond_index)))
 
 
@@ -614,7 +595,7 @@ def generate_recursive(
     alive = torch.ones(M, dtype=torch.bool)
     infos: list[SampleInfo] = []
     chain_shape = (n,) if shared else (B, n)
-    with _eval_mode(denoiser):
+    with evaluating(denoiser):
         for j in range(k):
             t = T0 + j  # index of the frame being generated
             c = out[:, t - tau:t]

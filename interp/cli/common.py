@@ -54,6 +54,11 @@ def unit_float(text: str) -> float:
     return _number(text, float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 
 
+def open_unit_float(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1 (a fraction, a coverage)."""
+    return _number(text, float, lambda v: 0.0 < v < 1.0, "a number in (0, 1)")
+
+
 def run(main: Callable[[Sequence[str] | None], int | None], prog: str, argv=None) -> int:
     """Run a CLI ``main``; turn bad input into one line on stderr and exit code 2."""
     try:

@@ -24,25 +24,12 @@ from interp._util.io import (
     remove_stale_temporaries,
     sigterm_as_interrupt,
 )
-from interp.cli.common import ArgumentParser, nonneg_int, positive_int, run, seed_int, unit_float
+from interp.cli.common import ArgumentParser, nonneg_int, open_unit_float, positive_int, run, seed_int, unit_float
 from interp.data.dataset import Dataset, save
 from interp.data.davis import build_davis32
 from interp.data.download import fetch_davis, is_sha256
 from interp.data.footage import build_footage
 from interp.data.leaves import VARIANTS, LeavesConfig, generate, memory_estimate
-
-
-def _open_unit_float(text: str) -> float:
-    """argparse type: a number strictly between 0 and 1."""
-    import argparse
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0.0 < v < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {v:g}")
-    return v
 
 
 def _sha256_arg(text: str) -> str:
@@ -80,7 +67,7 @@ def _parser() -> ArgumentParser:
     dv.add_argument("--out", required=True, help="output .npz path")
     dv.add_argument("--seed", type=seed_int, default=0,
                     help="seed of the by-video split when the DAVIS split files are absent (default 0)")
-    dv.add_argument("--test-fraction", type=_open_unit_float, default=0.2,
+    dv.add_argument("--test-fraction", type=open_unit_float, default=0.2,
                     help="share of videos on the test side of a seeded split (default 0.2)")
     dv.add_argument("--quiet", action="store_true", help="no progress bar")
     dv.add_argument("--download", action="store_true",

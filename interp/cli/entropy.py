@@ -14,7 +14,7 @@ import torch
 from interp._util.errors import InterpError
 from interp._util.io import atomic_write, sigterm_as_interrupt
 from interp.analysis.entropy import LEVELS, SIGMA2_MAX, SIGMA2_MIN, EntropyEstimate, conditional_entropy, saving
-from interp.cli.common import ArgumentParser, nonneg_int, positive_int, run, seed_int
+from interp.cli.common import ArgumentParser, nonneg_int, open_unit_float, positive_int, run, seed_int
 from interp.data.dataset import check_frame_size, load
 from interp.nets import checkpoint
 from interp.plotting.entropy import plot_entropy
@@ -38,18 +38,6 @@ def _positive_float(text: str) -> float:
     return v
 
 
-def _ci(text: str) -> float:
-    import argparse
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0.0 < v < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {v:g}")
-    return v
-
-
 def _parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description=(
         "Estimate the conditional entropy of the next frame given the past (bits per pixel) from trained "
@@ -69,7 +57,7 @@ def _parser() -> ArgumentParser:
                    help=f"largest noise variance (default {SIGMA2_MAX:g})")
     p.add_argument("--repeats", type=positive_int, default=1, help="noise draws per clip and level (default 1)")
     p.add_argument("--boot", type=nonneg_int, default=1000, help="bootstrap resamples of the clips (default 1000)")
-    p.add_argument("--ci", type=_ci, default=0.95, help="coverage of the interval (default 0.95)")
+    p.add_argument("--ci", type=open_unit_float, default=0.95, help="coverage of the interval (default 0.95)")
     p.add_argument("--bit-depth", type=positive_int, default=8, help="quantisation of [0, 1] for the bits (default 8)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the frames, noise and bootstrap (default 0)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="clips per network call (default 256)")
