@@ -7,8 +7,9 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 from scipy import stats
 
+from interp import InterpError
 from interp.data import leaves
-from interp.data.dataset import load
+from interp.data.dataset import Dataset, load
 from interp.data.leaves import LeavesConfig, generate
 
 N = 3000
@@ -284,3 +285,15 @@ def test_cli_unwritable_system_path():
 def test_cli_output_is_directory(tmp_path):
     proc = run_cli("interp.data", "leaves", "--n", "5", "--out", tmp_path)
     assert_one_line_error(proc, "is a directory")
+
+
+def test_dataset_repr_is_one_short_line_and_lists_test_clips(ds):
+    text = repr(ds)
+    assert "\n" not in text and len(text) < 300 and text.startswith(f"Dataset({len(ds)} sequences of 11 frames, 32x32")
+    assert f"{int(ds.meta['test'].sum())} test" in text and "'leaves'" in text
+    idx = ds.test_clips()
+    assert np.array_equal(idx, np.flatnonzero(ds.meta["test"])) and np.array_equal(ds[idx].frames, ds.test.frames)
+    bare = Dataset(np.zeros((2, 3, 4, 4), np.float32))
+    assert "no split" in repr(bare)
+    with pytest.raises(InterpError, match="no train/test split"):
+        bare.test_clips()

@@ -54,6 +54,18 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.frames)
 
+    def __repr__(self) -> str:
+        """One line: shape, split and source (the arrays themselves are not printed)."""
+        n, t, h, w = self.frames.shape
+        split = f", {int(self.meta['test'].astype(bool).sum())} test" if "test" in self.meta else ", no split"
+        kind = self.source.get("kind") or self.source.get("source") or self.source.get("name")
+        return (f"Dataset({n} sequences of {t} frames, {h}x{w}{split}"
+                f"{f', source {kind!r}' if kind else ''}; meta: {', '.join(sorted(self.meta)) or 'none'})")
+
+    def test_clips(self) -> np.ndarray:
+        """Indices of the test sequences, in order (``ds[ds.test_clips()]`` is ``ds.test``)."""
+        return np.flatnonzero(self._test_mask())
+
     def __getitem__(self, idx) -> "Dataset":
         """A subset (index array, boolean mask or slice), metadata kept aligned."""
         if isinstance(idx, (int, np.integer)):
