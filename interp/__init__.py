@@ -8,8 +8,10 @@ The public API is imported lazily, so ``python -m interp.<tool>`` starts fast:
 * :mod:`interp.nets` -- the bias-free U-net, checkpoints, :func:`interp.validate_denoiser`;
 * :mod:`interp.training` -- model cards and Algorithm 1;
 * :func:`interp.sample`, :func:`interp.one_step` -- Algorithm 2 (:mod:`interp.analysis.sampler`);
-* :func:`interp.adaptive_filter`, :func:`interp.split_evidence` -- the Jacobian analyses of
-  :mod:`interp.analysis.jacobian` (adaptive filters, eq. 5 and 7); the other analyses
+* :func:`interp.adaptive_filter`, :func:`interp.adaptive_filters`, :func:`interp.full_jacobian`,
+  :func:`interp.filter_centroids`, :func:`interp.split_evidence`, :func:`interp.evidence_partition`
+  -- the Jacobian analyses of :mod:`interp.analysis.jacobian` (adaptive filters, eq. 5 and 7;
+  one clip or a batch, any floating dtype, computed in the network's dtype); the other analyses
   (psychometrics, persistence, entropy, the 1-D example) are in :mod:`interp.analysis`;
 * :mod:`interp.plotting` -- tidy tables to figures; :mod:`interp.figures` -- the paper's figures.
 
@@ -34,7 +36,11 @@ _LAZY = {
     "sample": ("interp.analysis.sampler", "sample"),
     "one_step": ("interp.analysis.sampler", "one_step"),
     "adaptive_filter": ("interp.analysis.jacobian", "adaptive_filter"),
+    "adaptive_filters": ("interp.analysis.jacobian", "adaptive_filters"),
+    "full_jacobian": ("interp.analysis.jacobian", "full_jacobian"),
+    "filter_centroids": ("interp.analysis.jacobian", "filter_centroids"),
     "split_evidence": ("interp.analysis.jacobian", "split_evidence"),
+    "evidence_partition": ("interp.analysis.jacobian", "evidence_partition"),
 }
 _SUBPACKAGES = {"data", "nets", "training", "analysis", "plotting", "figures", "cli"}
 

@@ -69,7 +69,7 @@ def test_shapes_and_dtypes():
     f = adaptive_filter(net32, y, c, (3, 4))
     assert f.shape == (3, H, W) and f.dtype == torch.float32 and not f.requires_grad
     assert torch.equal(adaptive_filter(net32, y[0], c, (3, 4)), f)  # [H, W] observation accepted
-    assert adaptive_filter(net32, y.double(), c.double(), (3, 4)).dtype == torch.float64  # converted copy
+    assert adaptive_filter(net32, y.double(), c.double(), (3, 4)).dtype == torch.float32  # the network's dtype
     assert next(net32.parameters()).dtype == torch.float32  # the network itself is untouched
     fs = adaptive_filters(net32, y.numpy(), c.numpy(), [(0, 0), (15, 15)])
     assert fs.shape == (2, 3, H, W)

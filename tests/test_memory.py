@@ -43,7 +43,7 @@ def test_sampler_passes_at_most_batch_size_chains():
     # several conditionings, and the one-step estimate and recursive generation too
     den = Recorder(den.fn)
     sampler.sample(den, torch.rand(7, 2, 8, 8), 1500, seed=0, batch_size=100, max_iter=2, warn=False)
-    sampler.one_step(den, torch.rand(7, 2, 8, 8), 1500, batch_size=100)
+    sampler.one_step(den, torch.rand(7, 2, 8, 8), 1500, seed=0, batch_size=100)
     sampler.generate_recursive(den, torch.rand(3, 8, 8), 2, n=1000, batch_size=100, max_iter=2, warn=False)
     assert den.max_batch == 100
 

@@ -362,7 +362,7 @@ def test_the_sampler_takes_any_floating_conditioning(net, dtype):
     other = c.numpy().astype(dtype) if dtype is np.float64 else c.to(dtype)
     got = sampler.sample(net, other, 2, seed=0, max_iter=3, warn=False)
     assert got.dtype == torch.float32 and torch.equal(got.nan_to_num(-1), reference.nan_to_num(-1))
-    assert sampler.one_step(net, other, 1).dtype == torch.float32
+    assert sampler.one_step(net, other, 1, seed=0).dtype == torch.float32
 
 
 @pytest.mark.parametrize("c, needle", [
@@ -374,7 +374,7 @@ def test_the_sampler_takes_any_floating_conditioning(net, dtype):
 @pytest.mark.parametrize("fn", ["sample", "one_step", "generate_recursive"])
 def test_the_sampler_refuses_non_float_and_non_finite_conditioning(net, c, needle, fn):
     call = {"sample": lambda: sampler.sample(net, c, 1, seed=0, max_iter=2),
-            "one_step": lambda: sampler.one_step(net, c, 1),
+            "one_step": lambda: sampler.one_step(net, c, 1, seed=0),
             "generate_recursive": lambda: sampler.generate_recursive(net, c, 1, "onestep", 0)}[fn]
     with pytest.raises(InterpError, match=needle):
         call()

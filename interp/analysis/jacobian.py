@@ -22,13 +22,24 @@ observation to produce ``x_hat[row, col]`` (paper Fig. 7). This module computes
 * :func:`evidence_partition` and :func:`crossing_psnr`: the squared-error partition of eq. 7
   across input noise levels (paper Fig. 8) and where the two cues' curves cross.
 
-Conventions. A denoiser is called ``net(y, c)`` with ``y`` [B, 1, H, W] the noisy next frame
-and ``c`` [B, tau, H, W] the clean conditioning frames, oldest first; a filter or Jacobian row
-is laid out like the network's input, ``[tau + 1, H, W]``: conditioning frames first, the
-observation last. Everything runs with the network in eval mode (restored afterwards), with
-autocast off, in the inputs' floating dtype (float32 unless they are float64; a network whose
-weights have another dtype is analysed through a converted copy). Inputs holding a NaN or an
-infinity, and prediction-only networks (``net(c)``: no observation), are refused.
+Conventions (shared with :func:`interp.sample` and :func:`interp.one_step`). A denoiser is
+called ``net(y, c)`` with ``y`` [B, 1, H, W] the noisy next frame and ``c`` [B, tau, H, W]
+the clean conditioning frames, oldest first. Every function here takes either one clip,
+unbatched (``y`` [1, H, W] or [H, W], ``c`` [tau, H, W]), or a batch of B >= 1 clips
+(``y`` [B, 1, H, W], ``c`` [B, tau, H, W]), and its result has a leading batch axis exactly
+when the input had one; clip b of a batch gives the same numbers as clip b on its own. A
+filter or Jacobian row is laid out like the network's input, ``[tau + 1, H, W]``:
+conditioning frames first, the observation last. A pixel is ``(row, col)`` or ``"center"``,
+i.e. ``(H // 2, W // 2)`` as in the CLI.
+
+Dtypes: the computation runs, and the result is returned, in the *network's* dtype (that of
+its floating weights: float32 for a loaded checkpoint, float64 after ``net.double()``);
+inputs of any floating dtype (float16, bfloat16, float32, float64, torch or numpy) are
+converted to it. A half-precision network (float16 or bfloat16) is run through a float32
+copy; a callable without weights runs in float64 if an input is float64, else float32.
+Integer inputs, inputs holding a NaN or an infinity, and prediction-only networks
+(``net(c)``: no observation) are refused with an :class:`~interp.InterpError`. Everything runs
+with the network in eval mode (restored afterwards) and autocast off.
 
 CLI (writes ``filters.npy`` and ``filters.png`` to ``--out``, default ``./jacobian-out``)::
 
@@ -81,11 +92,26 @@ def _tensor(a, name: str):
     return a
 
 
-def _work_dtype(*tensors):
-    """float64 if any input is float64, float32 otherwise (never a half type)."""
+def working_dtype(net, *tensors):
+    """The dtype an analysis of ``net`` runs in (see the module docstring).
+
+    The network's floating dtype when it is float32 or float64; float32 for a half-precision
+    network; for a callable without weights, float64 if any input is float64, else float32.
+    Shared by :mod:`interp.analysis.sampler`.
+    """
     import torch
 
+    if isinstance(net, torch.nn.Module):
+        for t in (*net.parameters(), *net.buffers()):
+            if t.is_floating_point():
+                return t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float32
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
+def _floating(a, name: str):
+    if not a.is_floating_point():
+        raise InterpError(f"{name} must hold floating-point values, got dtype {a.dtype}")
+    return a
 
 
 def _check_net(net) -> None:
@@ -103,49 +129,51 @@ def _check_tau(net, tau: int) -> None:
                           f"{tau} were given")
 
 
-def _single(net, y, c):
-    """Validate one (y, c) pair: returns y [1, H, W], c [tau, H, W] in the working dtype."""
-
+def _inputs(net, y, c, *, y_name: str = "y"):
+    """Validate (y, c): returns y [B, 1, H, W], c [B, tau, H, W] in the working dtype on the
+    network's device, and whether the input was batched (``y`` [B, 1, H, W])."""
     _check_net(net)
-    y = _tensor(y, "y")
+    y = _floating(_tensor(y, y_name), y_name)
+    batched = y.ndim == 4
     if y.ndim == 2:
         y = y.unsqueeze(0)
-    if y.ndim != 3 or y.shape[0] != 1:
-        raise InterpError(f"y must be one noisy frame [1, H, W] or [H, W], got shape {tuple(y.shape)}")
-    H, W = y.shape[-2:]
-    c = y.new_zeros((0, H, W)) if c is None else _tensor(c, "c")
-    if c.ndim != 3 or tuple(c.shape[-2:]) != (H, W):
-        raise InterpError(f"c must be the conditioning frames [tau, {H}, {W}], got shape {tuple(c.shape)}")
-    _check_tau(net, c.shape[0])
-    validate_denoiser(net, tau=c.shape[0], shape=(H, W), cache=True)
-    dtype = _work_dtype(y, c)
+    if not batched:
+        if y.ndim != 3 or y.shape[0] != 1:
+            raise InterpError(f"{y_name} must be one frame [1, H, W] or [H, W], or a batch [B, 1, H, W], "
+                              f"got shape {tuple(y.shape)}")
+        y = y.unsqueeze(0)
+    if y.shape[1] != 1 or y.shape[0] == 0:
+        raise InterpError(f"{y_name} must be a batch [B, 1, H, W] with B >= 1 (or one frame [1, H, W]), "
+                          f"got shape {tuple(y.shape)}")
+    B, _, H, W = y.shape
+    if c is None:
+        c = y.new_zeros((B, 0, H, W))
+    c = _floating(_tensor(c, "c"), "c")
+    if not batched and c.ndim == 3:
+        c = c.unsqueeze(0)
+    if c.ndim != 4 or c.shape[0] != B or tuple(c.shape[-2:]) != (H, W):
+        want = f"[B, tau, H, W] = [{B}, tau, {H}, {W}]" if batched else f"[tau, {H}, {W}]"
+        raise InterpError(f"c must be the conditioning frames {want} to match {y_name}, got shape {tuple(c.shape)}")
+    _check_tau(net, c.shape[1])
+    dtype = working_dtype(net, y, c)
+    # a half-precision network is checked as it will run: through its float32 copy
+    validate_denoiser(_in_dtype(net, dtype), tau=c.shape[1], shape=(H, W), cache=True)
     device = _device(net, y)
-    return y.to(device=device, dtype=dtype), c.to(device=device, dtype=dtype)
+    return y.to(device=device, dtype=dtype), c.to(device=device, dtype=dtype), batched
+
+
+def _single(net, y, c):
+    """One unbatched (y, c) pair: returns y [1, H, W], c [tau, H, W] in the working dtype."""
+    yb, cb, batched = _inputs(net, y, c)
+    if batched:
+        raise InterpError(f"one clip expected (y [1, H, W], c [tau, H, W]), got a batch y {tuple(yb.shape)}")
+    return yb[0], cb[0]
 
 
 def _batch(net, y, c, *, y_name: str = "y"):
     """Validate a batch: returns y [B, 1, H, W], c [B, tau, H, W] and whether it was unbatched."""
-    _check_net(net)
-    y = _tensor(y, y_name)
-    unbatched = y.ndim == 3
-    if unbatched:
-        y = y.unsqueeze(0)
-    if y.ndim != 4 or y.shape[1] != 1 or y.shape[0] == 0:
-        raise InterpError(f"{y_name} must be [B, 1, H, W] (or one frame [1, H, W]), got shape {tuple(y.shape)}")
-    B, _, H, W = y.shape
-    if c is None:
-        c = y.new_zeros((B, 0, H, W))
-    c = _tensor(c, "c")
-    if unbatched and c.ndim == 3:
-        c = c.unsqueeze(0)
-    if c.ndim != 4 or c.shape[0] != B or tuple(c.shape[-2:]) != (H, W):
-        raise InterpError(f"c must be [B, tau, H, W] = [{B}, tau, {H}, {W}] to match {y_name}, "
-                          f"got shape {tuple(c.shape)}")
-    _check_tau(net, c.shape[1])
-    validate_denoiser(net, tau=c.shape[1], shape=(H, W), cache=True)
-    dtype = _work_dtype(y, c)
-    device = _device(net, y)
-    return y.to(device=device, dtype=dtype), c.to(device=device, dtype=dtype), unbatched
+    yb, cb, batched = _inputs(net, y, c, y_name=y_name)
+    return yb, cb, not batched
 
 
 def _device(net, like):
@@ -206,13 +234,17 @@ def _frame_fn(net, tau: int):
 
 
 def resolve_pixel(pixel, H: int, W: int) -> tuple[int, int]:
+    """``(row, col)`` of a pixel given as a pair of integers or as ``"center"`` (``"centre"``),
+    which is ``(H // 2, W // 2)`` as in the CLI; refused outside the H x W frame."""
+    if isinstance(pixel, str) and pixel.strip().lower() in ("center", "centre"):
+        return H // 2, W // 2
     try:
         r, c = pixel
         ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (r, c))
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise InterpError(f"a pixel is a (row, col) pair of integers, got {pixel!r}")
+        raise InterpError(f"a pixel is a (row, col) pair of integers or 'center', got {pixel!r}")
     if not (0 <= r < H and 0 <= c < W):
         raise InterpError(f"pixel ({r}, {c}) is outside the {H}x{W} frame "
                           f"(rows 0 .. {H - 1}, columns 0 .. {W - 1})")
@@ -234,13 +266,17 @@ def filter_and_output(net, y, c, pixel, *, engine: str = "func"):
     ``torch._dynamo`` (about 0.9 s on the 2-core CPU), which alone would break the CLI's 3 s
     budget. Both give the same vector (tested).
     """
+    y, c = _single(net, y, c)
+    r, col = resolve_pixel(pixel, *y.shape[-2:])
+    return _filter_one(_in_dtype(net, y.dtype), y, c, r, col, engine)
+
+
+def _filter_one(model, y, c, r: int, col: int, engine: str = "func"):
+    """Filter and output value of pixel (r, col) for prepared y [1, H, W], c [tau, H, W]."""
     import torch
     from torch.func import vjp
 
-    y, c = _single(net, y, c)
-    tau, (H, W) = c.shape[0], y.shape[-2:]
-    r, col = resolve_pixel(pixel, H, W)
-    model = _in_dtype(net, y.dtype)
+    tau = c.shape[0]
     f = _frame_fn(model, tau)
     x = torch.cat([c, y])
     with _analysis(model, x.device):
@@ -265,17 +301,20 @@ def adaptive_filter(net, y, c, pixel) -> "torch.Tensor":
     net : callable
         A denoiser ``net(y, c)`` (not a prediction-only network).
     y : torch.Tensor or numpy.ndarray
-        The noisy observation of the next frame, ``[1, H, W]`` or ``[H, W]``.
+        The noisy observation of the next frame, ``[1, H, W]`` or ``[H, W]``; or a batch of
+        B >= 1 clips' observations, ``[B, 1, H, W]``. Any floating dtype.
     c : torch.Tensor or numpy.ndarray or None
-        The clean conditioning frames ``[tau, H, W]``, oldest first (``None`` for tau = 0).
-    pixel : tuple of int
-        ``(row, col)`` of the output pixel.
+        The clean conditioning frames ``[tau, H, W]`` (``[B, tau, H, W]`` with a batch),
+        oldest first (``None`` for tau = 0).
+    pixel : tuple of int or str
+        ``(row, col)`` of the output pixel, or ``"center"`` for ``(H // 2, W // 2)``.
 
     Returns
     -------
     torch.Tensor
-        ``[tau + 1, H, W]``: d x_hat[row, col] / d(c, y), conditioning frames first, the
-        observation last; float64 if an input is float64, else float32.
+        ``[tau + 1, H, W]`` (``[B, tau + 1, H, W]`` for a batch): d x_hat[row, col] / d(c, y),
+        conditioning frames first, the observation last; in the network's dtype (module
+        docstring).
 
     Notes
     -----
@@ -283,7 +322,13 @@ def adaptive_filter(net, y, c, pixel) -> "torch.Tensor":
     output pixel); the rest of the Jacobian is never formed. Because the network is bias
     free, ``(filter * torch.cat([c, y])).sum()`` equals ``x_hat[row, col]`` up to rounding.
     """
-    return filter_and_output(net, y, c, pixel)[0]
+    import torch
+
+    y, c, batched = _inputs(net, y, c)
+    r, col = resolve_pixel(pixel, *y.shape[-2:])
+    model = _in_dtype(net, y.dtype)
+    out = torch.stack([_filter_one(model, y[b], c[b], r, col)[0] for b in range(y.shape[0])])
+    return out if batched else out[0]
 
 
 def adaptive_filters(net, y, c, pixels, chunk: int = 64) -> "torch.Tensor":
@@ -297,7 +342,7 @@ def adaptive_filters(net, y, c, pixels, chunk: int = 64) -> "torch.Tensor":
     ----------
     net, y, c
         As for :func:`adaptive_filter`.
-    pixels : sequence of (row, col) pairs, or an integer array ``[P, 2]``
+    pixels : sequence of (row, col) pairs (or ``"center"``), or an integer array ``[P, 2]``
         The output pixels.
     chunk : int
         Pixels per vectorized backward pass.
@@ -305,24 +350,49 @@ def adaptive_filters(net, y, c, pixels, chunk: int = 64) -> "torch.Tensor":
     Returns
     -------
     torch.Tensor
-        ``[P, tau + 1, H, W]``, row p the filter of ``pixels[p]`` (as :func:`adaptive_filter`
-        would return it).
+        ``[P, tau + 1, H, W]`` (``[B, P, tau + 1, H, W]`` for a batch), row p the filter of
+        ``pixels[p]`` (as :func:`adaptive_filter` would return it).
     """
+    import torch
+
+    chunk = _check_chunk(chunk)
+    y, c, batched = _inputs(net, y, c)
+    H, W = y.shape[-2:]
+    pix = _pixel_list(pixels, H, W)
+    model = _in_dtype(net, y.dtype)
+    out = torch.stack([_filter_rows(model, y[b], c[b], pix, chunk) for b in range(y.shape[0])])
+    return out if batched else out[0]
+
+
+def _pixel_list(pixels, H: int, W: int) -> list[tuple[int, int]]:
+    if isinstance(pixels, str):
+        raise InterpError(f"pixels must be a sequence of (row, col) pairs (or 'center'), got {pixels!r}; "
+                          "use adaptive_filter for one pixel")
+    if isinstance(pixels, np.ndarray) or hasattr(pixels, "detach"):
+        pix = np.asarray(pixels.detach().cpu() if hasattr(pixels, "detach") else pixels)
+        if pix.size == 0:
+            return []
+        if pix.ndim != 2 or pix.shape[1] != 2:
+            raise InterpError(f"pixels must be (row, col) pairs, [P, 2], got shape {pix.shape}")
+        return [resolve_pixel(tuple(p.tolist()), H, W) for p in pix]
+    try:
+        items = list(pixels)
+    except TypeError:
+        raise InterpError(f"pixels must be a sequence of (row, col) pairs, got {pixels!r}") from None
+    return [resolve_pixel(p if isinstance(p, str) else tuple(np.asarray(p, dtype=object).reshape(-1).tolist()), H, W)
+            for p in items]
+
+
+def _filter_rows(model, y, c, pix, chunk: int):
+    """[P, tau + 1, H, W] filters of pixels ``pix`` for prepared y [1, H, W], c [tau, H, W]."""
     import torch
     from torch.func import vjp, vmap
 
-    chunk = _check_chunk(chunk)
-    y, c = _single(net, y, c)
     tau, (H, W) = c.shape[0], y.shape[-2:]
-    pix = np.asarray(pixels, dtype=object if not isinstance(pixels, np.ndarray) else None)
-    if pix.size == 0:
+    if not pix:
         return y.new_zeros((0, tau + 1, H, W))
-    if pix.ndim != 2 or pix.shape[1] != 2:
-        raise InterpError(f"pixels must be (row, col) pairs, [P, 2], got shape {pix.shape}")
-    pix = [resolve_pixel(tuple(p.tolist()), H, W) for p in pix]
     rows = torch.tensor([p[0] for p in pix], device=y.device)
     cols = torch.tensor([p[1] for p in pix], device=y.device)
-    model = _in_dtype(net, y.dtype)
     x = torch.cat([c, y])
     out = torch.empty((len(pix), tau + 1, H, W), dtype=y.dtype, device=y.device)
     with _analysis(model, x.device):
@@ -350,17 +420,24 @@ def full_jacobian(net, y, c, chunk: int = 64) -> "torch.Tensor":
     Returns
     -------
     torch.Tensor
-        ``[H * W, (tau + 1) * H * W]``. Row ``r * W + q`` is the filter of output pixel
+        ``[H * W, (tau + 1) * H * W]`` (``[B, H * W, (tau + 1) * H * W]`` for a batch). Row ``r * W + q`` is the filter of output pixel
         ``(r, q)`` flattened in the input's layout (conditioning frames, then the
         observation, each row-major), so the last ``H * W`` columns are J_y and the first
         ``tau * H * W`` are J_c.
     """
-    y1, c1 = _single(net, y, c)
-    H, W = y1.shape[-2:]
-    rr, cc = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")
-    pixels = np.stack([rr.ravel(), cc.ravel()], axis=1)
-    rows = adaptive_filters(net, y1, c1, pixels, chunk=chunk)
-    return rows.reshape(H * W, -1)
+    chunk = _check_chunk(chunk)
+    yb, cb, batched = _inputs(net, y, c)
+    H, W = yb.shape[-2:]
+    pixels = [(r, q) for r in range(H) for q in range(W)]
+    model = _in_dtype(net, yb.dtype)
+    out = [_filter_rows(model, yb[b], cb[b], pixels, chunk).reshape(H * W, -1) for b in range(yb.shape[0])]
+    return _stack(out) if batched else out[0]
+
+
+def _stack(tensors):
+    import torch
+
+    return torch.stack(tensors)
 
 
 def filter_centroids(filters, weight: str = "abs", core: float = 0.0) -> np.ndarray:
@@ -515,8 +592,8 @@ def split_evidence(net, y, c, batch_size: int = 64):
     Returns
     -------
     x_hat_y, x_hat_c : torch.Tensor
-        Each shaped like ``y``; in float64 if an input is float64, else float32 (autocast is
-        switched off).
+        Each ``[1, H, W]`` for one clip, ``[B, 1, H, W]`` for a batch (an observation given as
+        ``[H, W]`` comes back ``[1, H, W]``); in the network's dtype (module docstring).
     """
     batch_size = _check_chunk(batch_size)
     y, c, unbatched = _batch(net, y, c)

@@ -50,6 +50,7 @@ import torch
 
 from interp._util.checks import check_int
 from interp._util.errors import SEED_LIMIT, InterpError
+from interp.analysis.jacobian import _in_dtype, working_dtype
 from interp.nets.modes import evaluating
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -192,16 +193,30 @@ class SampleInfo:
         return pd.DataFrame({**index, "iteration": it, "sigma": sigma, "alpha": alpha, "gamma": gamma})
 
 
-def _as_conditioning(c) -> tuple[torch.Tensor, bool]:
-    """``c`` as a float32 tensor [B, tau, H, W]; whether it was one shared [tau, H, W].
+class MissingSeedError(InterpError, TypeError):
+    """A sampler called without its ``seed`` (an InterpError, and a TypeError like any
+    missing argument)."""
 
-    Any floating dtype is converted to float32 (the networks' dtype); other dtypes (integer
-    pixel values, say) and non-finite values are refused.
+
+def _require_seed(fn: str, seed) -> int:
+    if seed is None:
+        raise MissingSeedError(f"{fn}() needs an explicit seed, e.g. {fn}(net, c, n, seed=0): "
+                               "every random process in interp takes one")
+    return check_int("seed", seed, 0, SEED_LIMIT)
+
+
+def _as_conditioning(c, denoiser=None) -> tuple[torch.Tensor, bool]:
+    """``c`` as a tensor [B, tau, H, W] in the working dtype of ``denoiser``; whether it was
+    one shared [tau, H, W].
+
+    Any floating dtype is converted to the network's dtype (float32 or float64; see
+    :func:`interp.analysis.jacobian.working_dtype`); other dtypes (integer pixel values, say)
+    and non-finite values are refused.
     """
     if isinstance(c, np.ndarray):
         if c.dtype.kind != "f":
             raise InterpError(f"conditioning must hold floating-point frames in [0, 1], got dtype {c.dtype}")
-        c = torch.from_numpy(np.ascontiguousarray(c, dtype=np.float32))
+        c = torch.from_numpy(np.ascontiguousarray(c))
     if not isinstance(c, torch.Tensor):
         raise InterpError(f"conditioning must be a tensor or array, got {type(c).__name__}")
     if c.ndim not in (3, 4):
@@ -210,7 +225,7 @@ def _as_conditioning(c) -> tuple[torch.Tensor, bool]:
         )
     if not c.is_floating_point():
         raise InterpError(f"conditioning must hold floating-point frames in [0, 1], got dtype {c.dtype}")
-    c = c.float()
+    c = c.to(working_dtype(denoiser, c))
     if not bool(torch.isfinite(c).all()):
         raise InterpError("conditioning holds non-finite values (NaN or inf)")
     shared = c.ndim == 3
@@ -390,7 +405,7 @@ def sample(
     c,
     n: int,
     *,
-    seed: int,
+    seed: int | None = None,
     sigma_init: float = SIGMA_INIT,
     sigma_stop: float = SIGMA_STOP,
     beta: float = BETA,
@@ -413,12 +428,15 @@ def sample(
     c : torch.Tensor or numpy.ndarray
         Conditioning frames: ``[tau, H, W]``, shared by all chains, or ``[B, tau, H, W]``,
         ``n`` chains for each of the B conditionings. tau may be 0 (unconditional). Any
-        floating dtype, computed in float32; finite values.
+        floating dtype (float16, bfloat16, float32, float64), converted to the network's
+        dtype; finite values.
     n : int
         Samples per conditioning.
     seed : int
-        Seeds this call's generator (see the module docstring for the draw order): the same
-        seed gives the same samples whatever ``batch_size`` is.
+        Required (there is no default: every random process in interp takes an explicit
+        seed; leaving it out raises a one-line :class:`MissingSeedError`, an InterpError and
+        a TypeError). Seeds this call's generator (see the module docstring for the draw
+        order): the same seed gives the same samples whatever ``batch_size`` is.
     sigma_init : float
         Standard deviation of the initial noise, y_0 = 0.5 + sigma_init z (paper: 3).
     sigma_stop : float
@@ -449,21 +467,24 @@ def sample(
     -------
     samples : torch.Tensor
         ``[n, 1, H, W]`` for a shared conditioning, ``[B, n, 1, H, W]`` otherwise; NaN for
-        the chains that did not converge.
+        the chains that did not converge. In the network's dtype: float32 for a loaded
+        checkpoint whatever the conditioning's dtype, float64 after ``net.double()`` (a
+        half-precision network runs through a float32 copy; a callable without weights runs
+        in float64 if ``c`` is float64, else float32), as in :mod:`interp.analysis.jacobian`.
     info : SampleInfo
         Only with ``return_info=True``.
     """
     n = check_int("n", n, 1)
-    seed = check_int("seed", seed, 0, SEED_LIMIT)
+    seed = _require_seed("sample", seed)
     sigma_max = _check_settings(sigma_init, sigma_stop, beta, h0, max_iter, sigma_max, batch_size)
-    c, shared = _as_conditioning(c)
+    c, shared = _as_conditioning(c, denoiser)
     B = c.shape[0]
     cond_index = torch.arange(B).repeat_interleave(n)
-    net = _Network(denoiser, c, cond_index, batch_size)
     settings = dict(sigma_init=sigma_init, sigma_stop=sigma_stop, beta=beta, h0=h0, max_iter=max_iter,
                     sigma_max=sigma_max, seed=seed, batch_size=batch_size)
     generator = torch.Generator().manual_seed(seed)
     with evaluating(denoiser):
+        net = _Network(_in_dtype(denoiser, c.dtype), c, cond_index, batch_size)
         flat, raw = _run_chains(
             net, B * n, tuple(c.shape[-2:]), c, generator, sigma_init=sigma_init, sigma_stop=sigma_stop,
             beta=beta, h0=h0, max_iter=max_iter, sigma_max=sigma_max, trace=trace,
@@ -477,7 +498,7 @@ def sample(
     return samples
 
 
-def one_step(denoiser: Denoiser, c, n: int = 1, seed: int = 0, *, sigma_init: float = SIGMA_INIT,
+def one_step(denoiser: Denoiser, c, n: int = 1, seed: int | None = None, *, sigma_init: float = SIGMA_INIT,
              batch_size: int = 256) -> torch.Tensor:
     """The one-step estimate x_hat(y_0, c) from pure noise y_0 = 0.5 + sigma_init z.
 
@@ -488,6 +509,9 @@ def one_step(denoiser: Denoiser, c, n: int = 1, seed: int = 0, *, sigma_init: fl
     ``info.trace_xhat[:, 0]`` of ``sample(..., trace=[0], return_info=True)`` (shared
     conditioning).
 
+    ``seed`` is required, as for :func:`sample`; ``c`` may have any floating dtype and the
+    result is in the network's dtype, as for :func:`sample`.
+
     Returns
     -------
     torch.Tensor
@@ -495,9 +519,9 @@ def one_step(denoiser: Denoiser, c, n: int = 1, seed: int = 0, *, sigma_init: fl
         ``[B, tau, H, W]``.
     """
     n = check_int("n", n, 1)
-    seed = check_int("seed", seed, 0, SEED_LIMIT)
+    seed = _require_seed("one_step", seed)
     _check_settings(sigma_init, SIGMA_STOP, BETA, H0, 1, None, batch_size)
-    c, shared = _as_conditioning(c)
+    c, shared = _as_conditioning(c, denoiser)
     B = c.shape[0]
     generator = torch.Generator().manual_seed(seed)
     out = _one_step(denoiser, c, torch.arange(B).repeat_interleave(n), generator, sigma_init, batch_size)
@@ -505,9 +529,9 @@ def one_step(denoiser: Denoiser, c, n: int = 1, seed: int = 0, *, sigma_init: fl
 
 
 def _one_step(denoiser, c, cond_index, generator, sigma_init, batch_size) -> torch.Tensor:
-    net = _Network(denoiser, c, cond_index, batch_size)
     y0 = _initial_noise(generator, len(cond_index), tuple(c.shape[-2:]), sigma_init, c)
     with evaluating(denoiser):
+        net = _Network(_in_dtype(denoiser, c.dtype), c, cond_index, batch_size)
         return net(y0, torch.arange(len(cond_index)))
 
 
@@ -569,7 +593,7 @@ def generate_recursive(
         raise InterpError(f"mode must be 'sample' or 'onestep', got {mode!r}")
     if return_info and mode != "sample":
         raise InterpError("return_info applies to mode='sample' only")
-    frames, shared = _as_conditioning(frames)
+    frames, shared = _as_conditioning(frames, denoiser)
     B, T0 = frames.shape[:2]
     if tau is None:
         tau = getattr(denoiser, "tau", None)
@@ -603,7 +627,7 @@ def generate_recursive(
             if mode == "onestep":
                 out[:, t] = _one_step(denoiser, c, cond_index, generator, settings["sigma_init"], batch_size)[:, 0]
                 continue
-            net = _Network(denoiser, c, cond_index, batch_size)
+            net = _Network(_in_dtype(denoiser, c.dtype), c, cond_index, batch_size)
             new, raw = _run_chains(
                 net, M, tuple(c.shape[-2:]), c, generator, trace=None, skip=~alive,
                 **{key: settings[key] for key in ("sigma_init", "sigma_stop", "beta", "h0", "max_iter", "sigma_max")},
