@@ -13,7 +13,7 @@ from interp._util.errors import InterpError
 from interp._util.io import atomic_write
 from interp._util.metrics import psnr_from_mse
 from interp.analysis.jacobian import filter_and_output, psnr_to_sigma
-from interp.cli.common import ArgumentParser, nonneg_int, run, seed_int
+from interp.cli.common import ArgumentParser, nonneg_int, positive_int, run, seed_int
 from interp.cli.sample import read_input
 from interp.data.dataset import check_frame_size
 from interp.data.leaves import generate
@@ -81,30 +81,89 @@ def _parser() -> ArgumentParser:
                    help="output pixel (default: center, i.e. (H // 2, W // 2))")
     p.add_argument("--input", default=None, metavar="FILE.npz:INDEX",
                    help="a dataset written by interp.data and the position (from 0) of a sequence in it "
-                        f"(default: sequence 0 of the test split of interp.leaves.generate("
-                        f"{DEFAULT_EXAMPLE_N}, seed={DEFAULT_EXAMPLE_SEED}))")
+                        f"(default: from the model's own kind of data: sequence 0 of the test split of "
+                        f"interp.leaves.generate({DEFAULT_EXAMPLE_N}, seed={DEFAULT_EXAMPLE_SEED}) for a "
+                        "moving-leaves model, clip 0 of the built-in natural test set "
+                        f"(interp.data.natural.natural_test_set(1, seed={DEFAULT_EXAMPLE_SEED})) for a "
+                        "model trained on natural video)")
     p.add_argument("--frame", type=nonneg_int, default=None, metavar="T",
                    help="index (from 0) of the frame to estimate; frames T-tau .. T-1 are the conditioning "
                         "(default: tau, i.e. the first tau frames)")
     p.add_argument("--psnr", type=_psnr_arg, default=DEFAULT_CLI_PSNR, metavar="DB",
                    help=f"noise level of the observation as an input PSNR (default {DEFAULT_CLI_PSNR:g} dB)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the observation noise (default 0)")
+    p.add_argument("--crop", type=positive_int, default=None, metavar="N",
+                   help="zoom the filter panels to N x N pixels around the pixel (default: the whole frame); "
+                        "the input panels mark the window, filters.npy keeps the whole filters")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"output folder, created if needed (default: ./{DEFAULT_OUT})")
     return p
 
 
-def _default_example():
-    """(frames [T, H, W], description) of the CLI's default input."""
+def is_leaves_model(config: dict | None) -> bool:
+    """Whether a checkpoint config's training data are moving leaves: ``data.source`` is
+    ``leaves``, or an ``npz`` file whose recorded source is a leaves dataset. A config without a
+    data description (a checkpoint saved outside training) counts as moving leaves."""
+    data = (config or {}).get("data")
+    if not isinstance(data, dict) or "source" not in data:
+        return True
+    if data["source"] == "leaves":
+        return True
+    detail = data.get("source_detail")
+    return isinstance(detail, dict) and detail.get("kind") == "leaves"
+
+
+def _natural_example():
+    """(frames [T, H, W], description): clip 0 of the built-in natural test set."""
+    from interp.data.natural import BUILTIN_LABEL, natural_test_set
+
+    ds = natural_test_set(1, seed=DEFAULT_EXAMPLE_SEED)
+    return ds.frames[0], f"clip 0 of the {BUILTIN_LABEL} (seed {DEFAULT_EXAMPLE_SEED})"
+
+
+def _build_hint(path: Path) -> str:
+    """The ``python -m interp.data`` command that builds a dataset at ``path``."""
+    if "leaves" in path.name.lower():
+        return f"python -m interp.data leaves --n 1000 --seed 0 --out {path}"
+    return f"python -m interp.data davis32 --root ../shared/data/davis-mini --out {path}"
+
+
+def _read_input(spec: str):
+    """:func:`interp.cli.sample.read_input`, with the command that builds a missing dataset."""
+    path, sep, _ = spec.rpartition(":")
+    if sep and path and not Path(path).exists():
+        raise InterpError(f"dataset file {path} does not exist; build it with: {_build_hint(Path(path))}")
+    return read_input(spec)
+
+
+def _default_example(config: dict | None = None):
+    """(frames [T, H, W], description) of the CLI's default input, from the model's kind of data."""
+    if not is_leaves_model(config):
+        return _natural_example()
     ds = generate(DEFAULT_EXAMPLE_N, seed=DEFAULT_EXAMPLE_SEED).test
     index = int(ds.meta["index"][0])
     return ds.frames[0], (f"moving-leaves test sequence 0 (sequence {index} of "
                           f"interp.leaves.generate({DEFAULT_EXAMPLE_N}, seed={DEFAULT_EXAMPLE_SEED}))")
 
 
-def _plot(inputs: np.ndarray, filters: np.ndarray, pixel, labels: Sequence[str], title: str):
-    """Fig. 7 layout: inputs on top, their filters below (shared symmetric diverging scale)."""
+def crop_window(pixel, size: int, shape) -> tuple[int, int]:
+    """Top-left corner of the ``size`` x ``size`` window around ``pixel``, kept inside ``shape``."""
+    (r, q), (H, W) = pixel, shape
+    return (min(max(r - size // 2, 0), H - size), min(max(q - size // 2, 0), W - size))
+
+
+def _plot(inputs: np.ndarray, filters: np.ndarray, pixel, labels: Sequence[str], title: str, crop: int | None = None):
+    """Fig. 7 layout: inputs on top, their filters below (shared symmetric diverging scale).
+    With ``crop``, the filters are shown on the ``crop`` x ``crop`` window around the pixel
+    (outlined on the inputs)."""
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    r0 = q0 = 0
+    sums = [float(f.sum()) for f in filters]  # of the whole filters, cropped or not
+    if crop is not None:
+        r0, q0 = crop_window(pixel, crop, inputs.shape[-2:])
+        filters = filters[:, r0:r0 + crop, q0:q0 + crop]
 
     n = len(filters)
     r, q = pixel
@@ -120,9 +179,12 @@ def _plot(inputs: np.ndarray, filters: np.ndarray, pixel, labels: Sequence[str],
         top.axhline(r, color="white", lw=0.6, ls="--")
         top.axvline(q, color="white", lw=0.6, ls="--")
         top.set_title(labels[j], fontsize=7, pad=2)
+        if crop is not None:
+            top.add_patch(Rectangle((q0 - 0.5, r0 - 0.5), crop, crop, fill=False, ec="#ff7f0e", lw=0.9))
         im = bottom.imshow(filters[j], cmap="RdBu_r", vmin=-m, vmax=m, interpolation="nearest")
-        bottom.plot([q], [r], marker="+", color="black", ms=6, mew=0.8)
-        bottom.set_title(f"filter, sum {filters[j].sum():+.3f}", fontsize=7, pad=2)
+        bottom.plot([q - q0], [r - r0], marker="+", color="black", ms=6, mew=0.8)
+        where = "" if crop is None else f" ({crop}x{crop} crop)"
+        bottom.set_title(f"filter{where}, sum {sums[j]:+.3f}", fontsize=7, pad=2)
         for ax in (top, bottom):
             ax.set_xticks([])
             ax.set_yticks([])
@@ -136,7 +198,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     clip, source = None, None
     if args.input is not None:
-        clip, data_path, index = read_input(args.input)
+        clip, data_path, index = _read_input(args.input)
         source = f"sequence {index} of {data_path}"
 
     net = checkpoint.load(args.ckpt)
@@ -145,7 +207,7 @@ def main(argv=None) -> int:
                           "net(y, c)")
     tau = net.tau
     if clip is None:
-        clip, source = _default_example()
+        clip, source = _default_example(getattr(net, "checkpoint_config", None))
     if not np.isfinite(clip).all():
         raise InterpError(f"{source} contains non-finite frames")
     T, H, W = clip.shape
@@ -163,6 +225,8 @@ def main(argv=None) -> int:
     if not (pixel[0] < H and pixel[1] < W):
         raise InterpError(f"--pixel {pixel[0]},{pixel[1]} is outside the {H}x{W} frame "
                           f"(rows 0 .. {H - 1}, columns 0 .. {W - 1})")
+    if args.crop is not None and args.crop > min(H, W):
+        raise InterpError(f"--crop {args.crop} is larger than the {H}x{W} frame (at most {min(H, W)})")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -191,7 +255,7 @@ def main(argv=None) -> int:
     labels.append(f"frame {t}, noisy ({in_psnr:.1f} dB)")
     title = (f"{source}\nadaptive filter of x_hat[{pixel[0]}, {pixel[1]}] = {float(value):.4f} "
              f"(frame {t}; estimate PSNR {est_psnr:.1f} dB)")
-    fig = _plot(inputs, filters, pixel, labels, title)
+    fig = _plot(inputs, filters, pixel, labels, title, crop=args.crop)
     with atomic_write(args.out / "filters.png") as f:
         fig.savefig(f, format="png", dpi=150)
 

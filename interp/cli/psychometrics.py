@@ -66,6 +66,28 @@ def _parser() -> ArgumentParser:
     return p
 
 
+#: Samples shown per condition in examples.png.
+EXAMPLES_PER_CONDITION = 4
+
+
+def _save_figures(out: Path, summary: dict, sweep, probes, per_scene: int) -> None:
+    """psychometric.png (choice frequency vs radius difference with the logistic fit) and
+    examples.png (the first samples of each probe of the first scene, one row per radius
+    difference, with their classification)."""
+    import numpy as np
+
+    from interp.plotting import plot_occlusion_examples, plot_psychometric, psychometric_table
+
+    fig = plot_psychometric(psychometric_table(summary, sweep.onestep))
+    with atomic_write(out / "psychometric.png") as f:
+        fig.savefig(f, format="png", dpi=150)
+    cond = np.stack([p.conditioning() for p in probes[:per_scene]])
+    table = sweep.samples[sweep.samples["probe"] < per_scene]
+    fig = plot_occlusion_examples(cond, sweep.frames[:per_scene], table, per_condition=EXAMPLES_PER_CONDITION)
+    with atomic_write(out / "examples.png") as f:
+        fig.savefig(f, format="png", dpi=120)
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
 
@@ -89,7 +111,7 @@ def main(argv=None) -> int:
         raise InterpError(f"cannot create output folder {args.out}: {err.strerror or err}") from None
     scenes = [i // len(args.differences) for i in range(len(probes))]
     sweep = run_sweep(net, probes, args.n, args.seed, batch_size=args.batch_size, progress=not args.quiet,
-                      scenes=scenes)
+                      scenes=scenes, keep_frames=True)
     truth = None if args.truth == "none" else args.truth
     summary = {"checkpoint": str(args.ckpt), "n_per_probe": args.n, "seed": args.seed,
                **summarize(sweep, truth, args.boot, args.seed)}
@@ -104,6 +126,8 @@ def main(argv=None) -> int:
     with atomic_write(args.out / "fit.json", "w") as f:
         json.dump(summary, f, indent=2, default=float)
         f.write("\n")
+
+    _save_figures(args.out, summary, sweep, probes, len(args.differences))
 
     fit = summary["logistic"]
     print(f"{len(probes)} probes x {args.n} samples; invalid {100 * summary['invalid_rate']:.1f}%")
@@ -123,7 +147,7 @@ def main(argv=None) -> int:
         cal = summary["calibration"]
         print(f"calibration error vs the {truth} rule: {cal['error']:.3f} "
               f"[{cal['error_ci'][0]:.3f}, {cal['error_ci'][1]:.3f}]")
-    print(f"wrote {args.out}: samples.csv, onestep.csv, fit.json")
+    print(f"wrote {args.out}: samples.csv, onestep.csv, fit.json, psychometric.png, examples.png")
     return 0
 
 

@@ -26,6 +26,7 @@ from interp.analysis.sampler import (
 from interp.cli.common import ArgumentParser, nonneg_int, positive_int, run, seed_int, unit_float
 from interp.data.dataset import check_frame_size, load
 from interp.nets import checkpoint
+from interp.plotting.outputs import plot_prediction
 from interp.plotting.plots import plot_frame_grid
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -114,6 +115,26 @@ def _save_png(path: Path, table) -> None:
         fig.savefig(f, format="png", dpi=150)
 
 
+def _save_prediction(path: Path, cond: np.ndarray, samples: np.ndarray, truth: np.ndarray | None, t: int,
+                     title: str) -> list[float] | None:
+    """prediction.png: conditioning frames, the true frame ``t`` when known, the samples with their
+    PSNR against it; returns the PSNRs (None without a true frame)."""
+    from interp._util.metrics import psnr_from_mse
+
+    psnr = None
+    if truth is not None:
+        with np.errstate(invalid="ignore"):
+            mse = ((samples.astype(np.float64) - truth.astype(np.float64)[None]) ** 2).mean(axis=(1, 2))
+        psnr = [float(v) for v in psnr_from_mse(mse)]
+    tau = len(cond)
+    labels = [f"frame {t - tau + j} (" + ("t" if j == tau - 1 else f"t-{tau - 1 - j}") + ")" for j in range(tau)]
+    fig = plot_prediction(cond, samples, truth=truth, psnr=psnr, cond_labels=labels,
+                          truth_label=f"true t+1 (frame {t})", title=title)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=150)
+    return psnr
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if not (math.isfinite(args.h0) and 0 < args.h0 <= 1):
@@ -159,8 +180,18 @@ def main(argv=None) -> int:
     panels += [(f"sample {j + 1}", "sample", samples[j, 0].numpy()) for j in range(shown)]
     name = f"sequence {index}, frame {t}" + (f" (first {shown} of {args.n} samples)" if shown < args.n else "")
     _save_png(out / "samples.png", grid_table([(name, panels)]))
-    written = ["samples.npy", "onestep.npy", "conditioning.npy", "chains.csv", "samples.png"]
+    truth = np.asarray(clip[t]) if t < T else None
+    pred_title = (f"sequence {index} of {data_path.name}: frames {t - tau} .. {t - 1} condition frame {t}"
+                  + ("" if truth is not None else " (not in the sequence: no true frame)")
+                  + (f"; first {shown} of {args.n} samples" if shown < args.n else ""))
+    psnr = _save_prediction(out / "prediction.png", cond.numpy(), samples[:shown, 0].numpy(), truth, t, pred_title)
+    written = ["samples.npy", "onestep.npy", "conditioning.npy", "chains.csv", "samples.png", "prediction.png"]
     print(f"{info.summary()}")
+    if psnr is not None:
+        finite = [v for v in psnr if math.isfinite(v)]
+        if finite:
+            print(f"sample PSNR against the true frame {t}: mean {sum(finite) / len(finite):.2f} dB "
+                  f"(min {min(finite):.2f}, max {max(finite):.2f}; shown samples)")
     if shown < args.n:
         print(f"samples.png shows the first {shown} of the {args.n} samples (all are in samples.npy)")
 
