@@ -420,8 +420,8 @@ def full_jacobian(net, y, c, chunk: int = 64) -> "torch.Tensor":
     Returns
     -------
     torch.Tensor
-        ``[H * W, (tau + 1) * H * W]`` (``[B, H * W, (tau + 1) * H * W]`` for a batch). Row ``r * W + q`` is the filter of output pixel
-        ``(r, q)`` flattened in the input's layout (conditioning frames, then the
+        ``[H * W, (tau + 1) * H * W]`` (``[B, H * W, (tau + 1) * H * W]`` for a batch). Row
+        ``r * W + q`` is the filter of output pixel ``(r, q)`` flattened in the input's layout (conditioning frames, then the
         observation, each row-major), so the last ``H * W`` columns are J_y and the first
         ``tau * H * W`` are J_c.
     """
