@@ -6,6 +6,7 @@ CLI::
     python -m interp.data davis32 --root DAVIS --out data/davis32.npz [--seed 0 --test-fraction 0.2]
     python -m interp.data davis32 --download --root data/DAVIS --out data/davis32.npz [--url URL --sha256 HEX]
     python -m interp.data video FILE_OR_FOLDER... --out data/footage.npz [--seed 0 --test-fraction 0.2]
+    python -m interp.data card models/davis32-tau2.toml     # the clip set a card's [data] names, cached
 
 The output is written to a dot-prefixed temporary beside ``--out`` and renamed. A run stopped
 by SIGTERM or Ctrl-C removes that temporary; one killed outright (SIGKILL) leaves it, and the
@@ -30,6 +31,7 @@ from interp.data.davis import build_davis32
 from interp.data.download import fetch_davis, is_sha256
 from interp.data.footage import build_footage
 from interp.data.leaves import VARIANTS, LeavesConfig, generate, memory_estimate
+from interp.data.sources import cached
 
 
 def _sha256_arg(text: str) -> str:
@@ -41,9 +43,9 @@ def _sha256_arg(text: str) -> str:
     return text.lower()
 
 
-def _report(out: Path, ds: Dataset) -> None:
+def _report(out: Path, ds: Dataset, verb: str = "wrote") -> None:
     n_test = int(ds.meta["test"].sum())
-    print(f"wrote {out}: {len(ds)} sequences ({len(ds) - n_test} train, {n_test} test), "
+    print(f"{verb} {out}: {len(ds)} sequences ({len(ds) - n_test} train, {n_test} test), "
           f"frames {tuple(ds.frames.shape)} float32")
 
 
@@ -88,11 +90,17 @@ def _parser() -> ArgumentParser:
                     help="share of videos on the test side (default 0.2; 0: all train, 1: all test; a single "
                          "video is all train unless this is 1)")
     vd.add_argument("--quiet", action="store_true", help="no progress bar")
+    cd = sub.add_parser("card", help="build (or check) the clip set of a model card whose [data] names several "
+                                     "sources, at the card's path; cached, rebuilt when a source changes")
+    cd.add_argument("card", help="model card (.toml) with [data] source = \"sources\"")
+    cd.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "card":
+        return _card(args)
     out = check_writable(args.out)
     remove_stale_temporaries(out)  # what an earlier run of this command, killed while writing, left
     with sigterm_as_interrupt():  # SIGTERM, like Ctrl-C, removes the temporary being written
@@ -142,6 +150,26 @@ def _build(args, out: Path) -> None:
             if item["enlarged"]:
                 print(f"  note: {item['video']} is {item['height']} pixels high, so its frames are enlarged "
                       f"(not shrunk) to the 128-pixel scale")
+
+
+def _card(args) -> int:
+    from interp.training.cards import read_card
+    from interp.training.windows import card_relative, card_sources
+
+    card = read_card(args.card)
+    if card.data["source"] != "sources":
+        raise InterpError(f"{card.path}: [data] source is {card.data['source']!r}; this command builds "
+                          f"the clip set of a card with source = \"sources\"")
+    out = check_writable(card_relative(card, card.data["path"]))
+    remove_stale_temporaries(out)
+    with sigterm_as_interrupt():
+        ds = cached(card_sources(card), out, seed=int(card.data.get("seed", 0)), progress=not args.quiet,
+                    log=print)
+    _report(out, ds, "clip set")
+    for s in ds.source["sources"]:
+        print(f"  {s['name']} ({s['kind']}): {s['clips']} clips of {len(s['videos'])} videos; test: "
+              f"{', '.join(s['test_videos']) or 'none'}")
+    return 0
 
 
 def entry() -> None:

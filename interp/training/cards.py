@@ -15,6 +15,7 @@ from interp._util.io import (
     toml_line,
 )
 from interp.data.leaves import VARIANTS
+from interp.data.sources import check_sources
 from interp.nets.unet import NORMS
 from interp.training.loss import WEIGHTINGS, Weighting
 
@@ -48,7 +49,7 @@ RECIPES: dict[str, dict] = {
 _TRAIN_KEYS = {"recipe", "seed", "samples", "epochs", "batch_size", "lr", "precision", "channels_last",
                "compile", "eval_every", "checkpoint_seconds", "eval_windows", "threads", "init", "focus",
                "focus_depth", "weighting", "weight_cap", "sigma_data", "ema_halflife", "ema_rampup", "flips",
-               "negate"}
+               "negate", "hflip", "reverse"}
 
 
 @dataclasses.dataclass
@@ -76,7 +77,8 @@ _CARD_TABLES = ("model", "data", "train", "results")
 _MODEL_KEYS = {"tau", "width", "norm", "predict_only", "skip", "name"}
 
 
-_DATA_KEYS = {"leaves": {"source", "n", "seed", "variant"}, "npz": {"source", "path"}}
+_DATA_KEYS = {"leaves": {"source", "n", "seed", "variant"}, "npz": {"source", "path"},
+              "sources": {"source", "sources", "path", "seed"}}
 
 
 def _is_int(v) -> bool:
@@ -104,6 +106,8 @@ _TRAIN_CHECKS = {
                 f"an integer in 0..{MAX_THREADS} (0: torch's default)"),
     "flips": (lambda v: isinstance(v, bool), "true or false"),
     "negate": (lambda v: isinstance(v, bool), "true or false"),
+    "hflip": (lambda v: isinstance(v, bool), "true or false"),
+    "reverse": (lambda v: isinstance(v, bool), "true or false"),
     "weighting": (lambda v: v in WEIGHTINGS, f"one of {', '.join(map(repr, WEIGHTINGS))}"),
     "sigma_data": (lambda v: _is_number(v) and 0 < v <= 10, "a number in (0, 10]"),
     "ema_halflife": (lambda v: _is_number(v) and 0 <= v <= 1e12, "a number of samples >= 0 (0: no average)"),
@@ -164,7 +168,7 @@ def read_card(path) -> Card:
     data = dict(raw["data"])
     source = data.get("source")
     if not isinstance(source, str) or source not in _DATA_KEYS:
-        raise bad("data", "source", f"[data] source must be 'leaves' or 'npz', got {short_repr(source)}")
+        raise bad("data", "source", f"[data] source must be 'leaves', 'npz' or 'sources', got {short_repr(source)}")
     unknown = sorted(set(data) - _DATA_KEYS[source])
     if unknown:
         raise bad("data", unknown[0], f"unknown key(s) in [data] for source {source!r}: "
@@ -182,7 +186,17 @@ def read_card(path) -> Card:
             raise bad("data", "variant",
                       f"[data] variant must be one of {', '.join(VARIANTS)}, got {short_repr(variant)}")
     elif not isinstance(data.get("path"), str) or not data["path"]:
-        raise bad("data", "path" if "path" in data else None, "[data] source 'npz' needs path = \"FILE.npz\"")
+        what = "the clip set's cache file" if source == "sources" else "the dataset file"
+        raise bad("data", "path" if "path" in data else None,
+                  f"[data] source {source!r} needs path = \"FILE.npz\" ({what}, relative to the card)")
+    if source == "sources":
+        seed = data.get("seed", 0)
+        if not _is_int(seed) or not 0 <= seed < 2**63:
+            raise bad("data", "seed", f"[data] seed must be a non-negative integer, got {short_repr(seed)}")
+        try:
+            check_sources(data.get("sources"), "[data] sources")
+        except InterpError as err:
+            raise bad("data", "sources", str(err)) from None
 
     tr = dict(raw.get("train", {}))
     unknown = sorted(set(tr) - _TRAIN_KEYS)

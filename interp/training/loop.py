@@ -146,6 +146,7 @@ from interp.training.windows import (
     draw_windows,
     load_clips,
     lr_at,
+    mirror_and_reverse,
     negative,
     sample_noise_levels,
 )
@@ -678,7 +679,7 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
             raise InterpError(f"{card.path}: [train] batch_size = {bs} (the global batch) must be divisible "
                               f"by the number of processes, {procs.world}")
 
-        train_clips, test_clips, data_desc = load_clips(card)
+        train_clips, test_clips, data_desc = load_clips(card, log)
         fingerprint = data_desc["fingerprint"]
         weighting = Weighting.from_recipe(tr)
         focus = None
@@ -688,6 +689,7 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
             data_desc["focus_windows"] = int(len(events))
         flips = bool(tr.get("flips", False))
         negate = bool(tr.get("negate", False))
+        hflip, reverse = bool(tr.get("hflip", False)), bool(tr.get("reverse", False))
         tau = card.model["tau"]
         predict_only = card.model["predict_only"]
         span = tau + 1
@@ -851,6 +853,8 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
                 win = dihedral(win, gen)
             if negate:
                 win = negative(win, gen)
+            if hflip or reverse:
+                win = mirror_and_reverse(win, gen, hflip, reverse)
             c, x = win[:, :tau], win[:, tau:]
             sigma = sample_noise_levels(bs, gen).view(bs, 1, 1, 1)
             z = torch.randn(x.shape, generator=gen)

@@ -13,6 +13,7 @@ import torch
 from interp._util.errors import InterpError
 from interp.data.dataset import load
 from interp.data.leaves import LeavesConfig, generate, sample_scenes, split_is_test
+from interp.data.sources import cached
 from interp.training.cards import Card
 
 SIGMA2_MIN, SIGMA2_MAX = 1e-5, 1e2  # appendix E: noise variance log-uniform on this range
@@ -36,16 +37,33 @@ def sample_noise_levels(n: int, generator: torch.Generator) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------- data
-def load_clips(card: Card) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """(train clips, test clips, data description with a fingerprint) for a card."""
+def card_relative(card: Card, path) -> Path:
+    """A path from a card: absolute as given, else relative to the card's folder."""
+    p = Path(path)
+    return p if p.is_absolute() else card.path.parent / p
+
+
+def card_sources(card: Card) -> list[dict]:
+    """The card's ``[[data.sources]]`` with their paths resolved against the card's folder."""
+    return [{**s, "path": card_relative(card, s["path"])} for s in card.data["sources"]]
+
+
+def load_clips(card: Card, log=None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(train clips, test clips, data description with a fingerprint) for a card.
+
+    A card whose ``[data]`` names several ``sources`` has them built into one clip set once,
+    cached at its ``path`` and rebuilt when a source changes (:func:`interp.data.sources.cached`).
+    """
     data = card.data
     if data["source"] == "leaves":
         ds = generate(int(data.get("n", 100_000)), int(data.get("seed", 0)), data.get("variant", "default"))
     else:
-        p = Path(data["path"])
-        p = p if p.is_absolute() else card.path.parent / p
-        ds = load(p)
-    where = f"{card.path}: dataset {p}" if data["source"] == "npz" else f"{card.path}: the dataset"
+        p = card_relative(card, data["path"])
+        if data["source"] == "npz":
+            ds = load(p)
+        else:
+            ds = cached(card_sources(card), p, seed=int(data.get("seed", 0)), log=log)
+    where = f"{card.path}: dataset {p}" if data["source"] != "leaves" else f"{card.path}: the dataset"
     if "test" not in ds.meta:
         raise InterpError(f"{where} has no train/test split (no 'meta.test' array)")
     train, test = ds.train.frames, ds.test.frames
@@ -122,6 +140,25 @@ def dihedral(windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if k & 4:
             w = w.transpose(-1, -2)
         out[rows] = w
+    return out
+
+
+def mirror_and_reverse(windows: torch.Tensor, generator: torch.Generator, hflip: bool, reverse: bool) -> torch.Tensor:
+    """Each window [n, T, H, W] mirrored left-right (``hflip``) and played backwards in time
+    (``reverse``), each with even odds, drawn per window (the mirror draw first).
+
+    The card's ``hflip = true`` and ``reverse = true``, for natural video: a mirrored scene is
+    as likely as the scene, and so, for most footage, is the same motion run backwards (camera
+    pans, objects crossing); a vertical flip or a negative is not (skies are above, shadows dark).
+    """
+    n = windows.shape[0]
+    out = windows
+    if hflip:
+        m = (torch.rand(n, generator=generator) < 0.5).view(-1, 1, 1, 1)
+        out = torch.where(m, out.flip(-1), out)
+    if reverse:
+        r = (torch.rand(n, generator=generator) < 0.5).view(-1, 1, 1, 1)
+        out = torch.where(r, out.flip(1), out)
     return out
 
 
