@@ -49,6 +49,11 @@ Benchmarks (one module each in this package):
     Wall time of ``python -m interp.figures`` (what ``make figures`` runs) with the shipped
     models, against the command's start-up (``--list``); uncached against cached when the
     command has ``--no-cache``. Smoke: fig09 only.
+``leaves_targets``
+    The moving-leaves models (the shipped lineage's best and the from-scratch runs of
+    ``models/in-progress`` at their current checkpoint) against the occlusion targets: invalid
+    probe samples, larger disk in front, equal radii over 8 scenes, the persistence ratio of
+    recursive generation, the stochastic model's calibration error.
 
 Rules every benchmark follows: OMP_WAIT_POLICY=PASSIVE and a fixed thread count (set before
 torch is imported); warm-up calls before timing; the median of several repeats, with min/max
@@ -68,4 +73,4 @@ This package must not import torch at import time (``__main__`` sets the environ
 """
 
 BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "sampler",
-              "jacobian", "make_figures")
+              "jacobian", "make_figures", "leaves_targets")
