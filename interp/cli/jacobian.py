@@ -11,6 +11,7 @@ import numpy as np
 
 from interp._util.errors import InterpError
 from interp._util.io import atomic_write
+from interp._util.labels import frame_position
 from interp._util.metrics import psnr_from_mse
 from interp.analysis.jacobian import filter_and_output, psnr_to_sigma
 from interp.cli.common import ArgumentParser, nonneg_int, positive_int, run, seed_int
@@ -251,24 +252,25 @@ def main(argv=None) -> int:
 
     with atomic_write(args.out / "filters.npy") as f:
         np.save(f, filters)
-    labels = [f"frame {t - tau + j} (conditioning)" for j in range(tau)]
-    labels.append(f"frame {t}, noisy ({in_psnr:.1f} dB)")
+    labels = [f"{frame_position(t - tau + j, t - 1)}, conditioning" for j in range(tau)]
+    labels.append(f"noisy {frame_position(t, t - 1)}, {in_psnr:.1f} dB")
     title = (f"{source}\nadaptive filter of x_hat[{pixel[0]}, {pixel[1]}] = {float(value):.4f} "
-             f"(frame {t}; estimate PSNR {est_psnr:.1f} dB)")
+             f"({frame_position(t, t - 1)}; estimate PSNR {est_psnr:.1f} dB)")
     fig = _plot(inputs, filters, pixel, labels, title, crop=args.crop)
     with atomic_write(args.out / "filters.png") as f:
         fig.savefig(f, format="png", dpi=150)
 
-    print(f"input: {source}; frame {t} estimated from frames {t - tau} .. {t - 1}" if tau else
-          f"input: {source}; frame {t} (tau = 0: no conditioning)")
+    print(f"input: {source}; {frame_position(t, t - 1)} estimated from {frame_position(t - tau, t - 1)} .. "
+          f"{frame_position(t - 1, t - 1)}" if tau else
+          f"input: {source}; {frame_position(t, t - 1)} (tau = 0: no conditioning)")
     print(f"observation: PSNR {args.psnr:g} dB (sigma {sigma:.4g}, seed {args.seed}); "
           f"measured {in_psnr:.2f} dB")
     print(f"output x_hat[{pixel[0]}, {pixel[1]}] = {float(value):.6g} (clean {float(x[0, pixel[0], pixel[1]]):.6g}); "
           f"sum of filter * input = {linear:.6g}")
     for j in range(tau + 1):
         role = "conditioning" if j < tau else "observation"
-        print(f"filter sum, frame {t - tau + j} ({role}): {float(filters[j].sum()):+.6g}")
-    print(f"estimate PSNR {est_psnr:.2f} dB against the clean frame {t}")
+        print(f"filter sum, {frame_position(t - tau + j, t - 1)} ({role}): {float(filters[j].sum()):+.6g}")
+    print(f"estimate PSNR {est_psnr:.2f} dB against the clean {frame_position(t, t - 1)}")
     print(f"wrote {args.out}: filters.npy ([{tau + 1}, {H}, {W}]), filters.png")
     return 0
 

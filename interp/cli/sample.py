@@ -12,6 +12,7 @@ import torch
 
 from interp._util.errors import InterpError
 from interp._util.io import atomic_write, available_memory
+from interp._util.labels import frame_label, frame_position
 from interp.analysis.sampler import (
     BETA,
     H0,
@@ -127,9 +128,9 @@ def _save_prediction(path: Path, cond: np.ndarray, samples: np.ndarray, truth: n
             mse = ((samples.astype(np.float64) - truth.astype(np.float64)[None]) ** 2).mean(axis=(1, 2))
         psnr = [float(v) for v in psnr_from_mse(mse)]
     tau = len(cond)
-    labels = [f"frame {t - tau + j} (" + ("t" if j == tau - 1 else f"t-{tau - 1 - j}") + ")" for j in range(tau)]
+    labels = [frame_position(t - tau + j, t - 1) for j in range(tau)]
     fig = plot_prediction(cond, samples, truth=truth, psnr=psnr, cond_labels=labels,
-                          truth_label=f"true t+1 (frame {t})", title=title)
+                          truth_label=f"true {frame_position(t, t - 1)}", title=title)
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=150)
     return psnr
@@ -174,14 +175,15 @@ def main(argv=None) -> int:
 
     with atomic_write(out / "chains.csv", "w") as f:
         table.to_csv(f, index=False, float_format="%.6g")
-    panels = [(f"t = {t - tau + j}", "conditioning", cond[j].numpy()) for j in range(tau)]
+    panels = [(frame_label(j - tau + 1), "conditioning", cond[j].numpy()) for j in range(tau)]
     panels.append(("one-step", "onestep", est[0, 0].numpy()))
     shown = min(args.n, SHOW_SAMPLES)
     panels += [(f"sample {j + 1}", "sample", samples[j, 0].numpy()) for j in range(shown)]
-    name = f"sequence {index}, frame {t}" + (f" (first {shown} of {args.n} samples)" if shown < args.n else "")
+    name = f"sequence {index}, {frame_position(t, t - 1)}" + (f" (first {shown} of {args.n} samples)" if shown < args.n else "")
     _save_png(out / "samples.png", grid_table([(name, panels)]))
     truth = np.asarray(clip[t]) if t < T else None
-    pred_title = (f"sequence {index} of {data_path.name}: frames {t - tau} .. {t - 1} condition frame {t}"
+    pred_title = (f"sequence {index} of {data_path.name}: {frame_position(t - tau, t - 1)} .. "
+                  f"{frame_position(t - 1, t - 1)} condition {frame_position(t, t - 1)}"
                   + ("" if truth is not None else " (not in the sequence: no true frame)")
                   + (f"; first {shown} of {args.n} samples" if shown < args.n else ""))
     psnr = _save_prediction(out / "prediction.png", cond.numpy(), samples[:shown, 0].numpy(), truth, t, pred_title)
@@ -190,7 +192,7 @@ def main(argv=None) -> int:
     if psnr is not None:
         finite = [v for v in psnr if math.isfinite(v)]
         if finite:
-            print(f"sample PSNR against the true frame {t}: mean {sum(finite) / len(finite):.2f} dB "
+            print(f"sample PSNR against the true {frame_position(t, t - 1)}: mean {sum(finite) / len(finite):.2f} dB "
                   f"(min {min(finite):.2f}, max {max(finite):.2f}; shown samples)")
     if shown < args.n:
         print(f"samples.png shows the first {shown} of the {args.n} samples (all are in samples.npy)")
@@ -212,7 +214,7 @@ def main(argv=None) -> int:
         frames_shown, seqs_shown = min(K, SHOW_FRAMES), min(args.n, SHOW_SEQUENCES)
 
         def row(seq: torch.Tensor, role: str):
-            return [(f"t = {t - tau + j}", "conditioning" if j < tau else role, seq[j].numpy())
+            return [(frame_label(j - tau + 1), "conditioning" if j < tau else role, seq[j].numpy())
                     for j in range(tau + frames_shown)]
 
         grid = [("one-step", row(rec_o[0], "onestep"))]

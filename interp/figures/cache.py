@@ -1,4 +1,12 @@
-"""The figure cache: each computed table stored as CSV with a JSON sidecar, keyed by what it depends on."""
+"""The figure cache and the committed tables.
+
+The cache (``figures/cache/``, ignored by git) keeps each computed table as CSV with a JSON
+sidecar, keyed by what it depends on (:func:`cache_key`). The committed tables
+(``figures/tables/``, tracked) are the tables the tracked figures are drawn from: one gzipped
+CSV per figure with a JSON sidecar holding its provenance (the same key and the material it
+hashes: code version, analysis, params, checkpoint hashes, data fingerprints), so a checkout
+whose inputs match redraws its figures byte-identically without computing anything.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 from interp._util import hashing
 from interp._util.errors import InterpError, describe
 from interp._util.io import atomic_write, remove_stale_temporaries
+from interp._util.resources import ROOT
 from interp.data.natural import DAVIS32_FILES, davis_candidates
 from interp.figures.manifest import FigureSpec, model_files
 
@@ -22,6 +31,10 @@ CACHE_VERSION = 5  # 5: classify locates the disks and reads soft edges; ideal f
 
 #: Default cache folder, inside the output folder (``figures/cache``, ignored by git).
 CACHE_FOLDER = "cache"
+
+
+#: Folder of the committed tables, beside the manifest (``figures/tables``, tracked).
+TABLES_FOLDER = "tables"
 
 
 _CACHE_FORMAT = 1  # layout of a cache entry (CSV + JSON sidecar)
@@ -46,10 +59,11 @@ def _cache_inputs(name: str):
 @_cache_inputs("evidence_weighting")
 @_cache_inputs("natural_samples")
 def _natural_video_inputs(spec: FigureSpec) -> list:
-    """The natural-video analyses (interp.figures_video) read their test clips from the file of
-    the ``data`` param, else from the first DAVIS32 file that exists
-    (:func:`interp.natural.natural_video_test_set`), else from the built-in set: the candidates up
-    to the one used join the key, so a DAVIS32 file built later invalidates the cached tables."""
+    """The natural-video analyses (:mod:`interp.figures.video`) read their test clips from the
+    file of the ``data`` param, else from the first DAVIS32 file that exists
+    (:func:`interp.data.natural.natural_video_test_set`), else from the built-in set: the
+    candidates up to the one used join the key, so a DAVIS32 file built later invalidates the
+    cached tables (and a checkout without it does not match the committed ones)."""
     if spec.params.get("data"):
         return [spec.params["data"]]
     try:
@@ -69,6 +83,51 @@ def file_sha256(path: str | Path) -> str:
     return hashing.file_sha256(path, memo=True)
 
 
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def data_fingerprint(path: str | Path) -> str:
+    """Fingerprint of a data file's content: for an ``.npz``, the SHA-256 of its members' names
+    and uncompressed bytes (so the same arrays written at another time, or compressed otherwise,
+    give the same fingerprint); for any other file, the SHA-256 of its bytes. Remembered per
+    path, size and modification time."""
+    import hashlib
+    import os
+    import zipfile
+
+    path = Path(path)
+    st = os.stat(path)
+    memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if memo in _FINGERPRINTS:
+        return _FINGERPRINTS[memo]
+    if path.suffix.lower() != ".npz" or not zipfile.is_zipfile(path):
+        digest = file_sha256(path)
+    else:
+        h = hashlib.sha256(b"npz-members-1\0")
+        try:
+            with zipfile.ZipFile(path) as z:
+                for info in sorted(z.infolist(), key=lambda i: i.filename):
+                    h.update(f"{info.filename}\0{info.file_size}\0".encode("utf-8"))
+                    with z.open(info) as f:
+                        for block in iter(lambda: f.read(1 << 20), b""):
+                            h.update(block)
+        except (OSError, zipfile.BadZipFile, EOFError) as err:  # the analysis reports the bad file
+            return f"unreadable: {describe(err)}"
+        digest = "npz:" + h.hexdigest()
+    _FINGERPRINTS[memo] = digest
+    return digest
+
+
+def input_name(path: str | Path) -> str:
+    """How an input file is named in a key: relative to the repository root (``data/x.npz``)
+    when inside it, so that every clone of the repository gives the same key; else as given."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(ROOT.resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(path)
+
+
 def _canonical(value) -> str:
     """Canonical JSON text: sorted keys, no spaces; non-JSON values (TOML dates) by repr."""
     import json
@@ -82,9 +141,11 @@ def cache_key(spec: FigureSpec) -> tuple[str, dict]:
 
     The material is :data:`CACHE_VERSION`, the analysis name, its params, and for each model
     the SHA-256 of its checkpoint's bytes with its card's ``[model]`` and ``[data]`` tables
-    (plus any files :data:`CACHE_INPUTS` names). Title, caption, plot and outputs are not
-    part of it: restyling a figure reuses its table. A missing model fails here, with the
-    same one-line error as the analysis would give.
+    (plus the files :data:`CACHE_INPUTS` names: each by :func:`input_name`, with its
+    :func:`data_fingerprint`, or null when absent). Title, caption, plot and outputs are not
+    part of it: restyling a figure reuses its table. It holds no absolute path, so clones
+    with the same inputs share keys. A missing model fails here, with the same one-line error
+    as the analysis would give.
     """
     import hashlib
     import json
@@ -103,7 +164,7 @@ def cache_key(spec: FigureSpec) -> tuple[str, dict]:
     hook = CACHE_INPUTS.get(spec.analysis)
     for p in (hook(spec) if hook else []):
         p = Path(p)
-        inputs[str(p)] = file_sha256(p) if p.is_file() else None
+        inputs[input_name(p)] = data_fingerprint(p) if p.is_file() else None
     material = json.loads(_canonical({"cache_version": CACHE_VERSION, "analysis": spec.analysis,
                                       "params": spec.params, "models": models, "inputs": inputs}))
     return hashlib.sha256(_canonical(material).encode("ascii")).hexdigest(), material
@@ -278,3 +339,125 @@ def write_cached_table(cache_dir: str | Path, spec: FigureSpec, key: str, materi
     except (OSError, InterpError) as err:
         raise _CacheProblem(f"cannot write {csv_path.parent}: {describe(err)}") from None
     return csv_path
+
+
+# -- committed tables ------------------------------------------------------------------------
+
+_COMMITTED_FORMAT = 1  # layout of a committed table (gzipped CSV + JSON sidecar)
+
+
+class CommittedTable:
+    """A figure's committed table: ``table``, its ``key`` and ``material`` (the provenance), and
+    the ``path`` of its sidecar."""
+
+    def __init__(self, table: "pd.DataFrame", key: str, material: dict, path: Path):
+        self.table, self.key, self.material, self.path = table, key, material, path
+
+
+def committed_paths(tables_dir: str | Path, spec: FigureSpec) -> tuple[Path, Path]:
+    """``(ID.csv.gz, ID.json)``: where figure ``spec``'s committed table and provenance live."""
+    return Path(tables_dir) / f"{spec.id}.csv.gz", Path(tables_dir) / f"{spec.id}.json"
+
+
+def read_committed_table(tables_dir: str | Path, spec: FigureSpec) -> CommittedTable | None:
+    """The committed table of ``spec``; None when it has none.
+
+    Raises :class:`_CacheProblem` (one line) for one that exists but cannot be used: an
+    unreadable sidecar, one for another figure or analysis, or a CSV that does not match the
+    checksum in it.
+    """
+    import gzip
+    import hashlib
+    import json
+
+    csv_path, meta_path = committed_paths(tables_dir, spec)
+    if not meta_path.exists() and not csv_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+        if not isinstance(meta, dict) or meta.get("format") != _COMMITTED_FORMAT or meta.get("figure") != spec.id:
+            raise _CacheProblem(f"{meta_path.name} is not the provenance of figure {spec.id!r}")
+        material = meta.get("material")
+        if not isinstance(material, dict) or material.get("analysis") != spec.analysis:
+            raise _CacheProblem(f"{meta_path.name} is for another analysis")
+        data = gzip.decompress(csv_path.read_bytes())
+        if hashlib.sha256(data).hexdigest() != meta.get("csv_sha256"):
+            raise _CacheProblem(f"{csv_path.name} does not match the checksum in {meta_path.name}")
+        table = _csv_to_table(data, meta["columns"])
+        if len(table) != meta.get("rows"):
+            raise _CacheProblem(f"{csv_path.name} has {len(table)} rows, {meta_path.name} says {meta.get('rows')}")
+    except _CacheProblem:
+        raise
+    except Exception as err:  # anything unreadable is never trusted
+        raise _CacheProblem(describe(err)) from None
+    return CommittedTable(table, str(meta.get("key")), material, meta_path)
+
+
+def write_committed_table(tables_dir: str | Path, spec: FigureSpec, key: str, material: dict,
+                          table: "pd.DataFrame") -> Path:
+    """Store ``table`` as ``spec``'s committed table with its provenance (``key``, ``material``).
+
+    The bytes depend on the table alone (gzip without a time stamp or file name, sorted JSON),
+    so writing the same table again changes no file. The CSV must read back exactly
+    (:class:`_CacheProblem` otherwise).
+    """
+    import gzip
+    import hashlib
+    import json
+
+    try:
+        data, schema = _table_to_csv(table)
+        if not _csv_to_table(data, schema).equals(table):
+            raise _CacheProblem("its CSV does not read back exactly")
+    except _CacheProblem:
+        raise
+    except Exception as err:
+        raise _CacheProblem(f"cannot write it as CSV: {describe(err)}") from None
+    csv_path, meta_path = committed_paths(tables_dir, spec)
+    meta = {"format": _COMMITTED_FORMAT, "figure": spec.id, "key": key, "material": material, "rows": len(table),
+            "columns": schema, "csv_sha256": hashlib.sha256(data).hexdigest()}
+    try:
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(csv_path, meta_path)
+        with atomic_write(csv_path, "wb") as f:
+            f.write(gzip.compress(data, compresslevel=9, mtime=0))
+        with atomic_write(meta_path, "wb") as f:
+            f.write(json.dumps(meta, indent=1, sort_keys=True, allow_nan=True).encode("utf-8") + b"\n")
+    except (OSError, InterpError) as err:
+        raise _CacheProblem(f"cannot write {csv_path.parent}: {describe(err)}") from None
+    return meta_path
+
+
+def material_differences(old: dict, new: dict) -> list[str]:
+    """What differs between two keys' material, in words (``["test data: data/davis32-mini.npz
+    absent", ...]``); empty when they are the same."""
+    out = []
+    if old.get("cache_version") != new.get("cache_version"):
+        out.append(f"code version (CACHE_VERSION {old.get('cache_version')} -> {new.get('cache_version')})")
+    if old.get("analysis") != new.get("analysis"):
+        out.append(f"analysis ({old.get('analysis')} -> {new.get('analysis')})")
+    if old.get("params") != new.get("params"):
+        changed = sorted(k for k in set(old.get("params") or {}) | set(new.get("params") or {})
+                         if (old.get("params") or {}).get(k) != (new.get("params") or {}).get(k))
+        out.append(f"params ({', '.join(changed)})")
+    old_models, new_models = old.get("models") or {}, new.get("models") or {}
+    for name in sorted(set(old_models) | set(new_models)):
+        a, b = old_models.get(name), new_models.get(name)
+        if a is None or b is None:
+            out.append(f"model {name} {'added' if a is None else 'removed'}")
+        elif a.get("checkpoint_sha256") != b.get("checkpoint_sha256"):
+            out.append(f"model {name}: another checkpoint")
+        elif a != b:
+            out.append(f"model {name}: its card's [model] or [data]")
+    old_in, new_in = old.get("inputs") or {}, new.get("inputs") or {}
+    for name in sorted(set(old_in) | set(new_in)):
+        a, b = old_in.get(name), new_in.get(name)
+        if a == b:
+            continue
+        if b is None:
+            out.append(f"test data: {name} absent")
+        elif a is None:
+            out.append(f"test data: {name} present")
+        else:
+            out.append(f"test data: {name} has other content")
+    return out

@@ -233,13 +233,30 @@ table.numbers td { font-variant-numeric: tabular-nums; }
 """
 
 
-def gallery_html(specs: list[FigureSpec], out_dir: str | Path, source: str = "manifest.toml") -> str:
+def _as_written(table: "pd.DataFrame") -> "pd.DataFrame":
+    """``table`` as read back from the CSV output a figure writes (``%.4g`` floats), so key
+    numbers read from a table in memory are those read from the file."""
+    import io
+
+    import pandas as pd
+
+    text = table.to_csv(index=False, float_format="%.4g", lineterminator="\n")
+    return pd.read_csv(io.StringIO(text), low_memory=False)
+
+
+def gallery_html(specs: list[FigureSpec], out_dir: str | Path, source: str = "manifest.toml",
+                 tables: dict | None = None) -> str:
     """The gallery page for ``specs`` as rendered in ``out_dir`` (what is on disk now).
 
     One section per figure: its image (a relative ``src``, so the page opens from the file
     system), title, caption, key numbers from its data table (:func:`key_numbers`) and links
     to its files. A figure whose image is missing gets a placeholder saying how to render it.
     Every piece of text is escaped; the page has no scripts and no external assets.
+
+    ``tables`` (figure id -> table or None), when given, replaces the CSV files on disk: key
+    numbers come from it, and a figure's other outputs count as present when it has a table
+    (the tracked gallery is then a function of the committed tables and images alone, the same
+    in every checkout whatever was rendered there).
     """
     import html
     from urllib.parse import quote
@@ -248,6 +265,7 @@ def gallery_html(specs: list[FigureSpec], out_dir: str | Path, source: str = "ma
 
     out_dir = Path(out_dir)
     esc = html.escape
+    given_tables = tables
 
     def href(name: str) -> str:
         return esc(quote(name))
@@ -270,9 +288,11 @@ def gallery_html(specs: list[FigureSpec], out_dir: str | Path, source: str = "ma
         if spec.caption:
             parts.append(f'<p class="caption">{esc(" ".join(spec.caption.split()))}</p>')
         table_path = out_dir / tables[0] if tables else None
-        if table_path is not None and table_path.is_file():
+        given = None if given_tables is None else given_tables.get(spec.id)
+        if table_path is not None and (given is not None if given_tables is not None else table_path.is_file()):
             try:
-                numbers = key_numbers(spec, pd.read_csv(table_path, low_memory=False))
+                numbers = key_numbers(spec, _as_written(given) if given is not None
+                                      else pd.read_csv(table_path, low_memory=False))
             except Exception as err:  # a gallery is still written when one summary fails
                 parts.append(f'<p class="note">Key numbers unavailable: {esc(describe(err))}</p>')
             else:
@@ -281,7 +301,13 @@ def gallery_html(specs: list[FigureSpec], out_dir: str | Path, source: str = "ma
                     parts.append(f'<table class="numbers"><caption hidden>key numbers</caption>{rows}</table>')
         elif tables:
             parts.append(f'<p class="note">No data table yet ({esc(tables[0])} is missing).</p>')
-        links = [f'<a href="{href(o)}">{esc(o)}</a>' if (out_dir / o).is_file() else f"{esc(o)} (missing)"
+
+        def present_file(o: str, given=given) -> bool:
+            if given_tables is None or Path(o).suffix.lower() == ".png":
+                return (out_dir / o).is_file()
+            return given is not None
+
+        links = [f'<a href="{href(o)}">{esc(o)}</a>' if present_file(o) else f"{esc(o)} (missing)"
                  for o in spec.outputs]
         parts.append(f'<p class="files">Files: {", ".join(links)}</p>')
         parts.append("</section>")
@@ -313,9 +339,17 @@ def gallery_html(specs: list[FigureSpec], out_dir: str | Path, source: str = "ma
     ])
 
 
-def write_gallery(specs: list[FigureSpec], out_dir: str | Path, source: str = "manifest.toml") -> Path:
-    """Write :func:`gallery_html` to ``out_dir/index.html`` (atomically); return its path."""
+def write_gallery(specs: list[FigureSpec], out_dir: str | Path, source: str = "manifest.toml",
+                  tables: dict | None = None) -> Path:
+    """Write :func:`gallery_html` to ``out_dir/index.html`` (atomically); return its path. A page
+    whose bytes would not change is not rewritten."""
     path = Path(out_dir) / GALLERY
+    data = gallery_html(specs, out_dir, source, tables=tables).encode("utf-8")
+    try:
+        if path.read_bytes() == data:
+            return path
+    except OSError:
+        pass
     with atomic_write(path, "wb") as f:
-        f.write(gallery_html(specs, out_dir, source).encode("utf-8"))
+        f.write(data)
     return path

@@ -61,26 +61,42 @@ def compute_table(spec: FigureSpec) -> "pd.DataFrame":
     return table
 
 
+#: rcParams every figure is drawn under, over matplotlib's defaults (a user's matplotlibrc or
+#: style is ignored): the bundled DejaVu fonts and a fixed SVG id salt, so the same table gives
+#: the same bytes on any machine with the same matplotlib.
+RC = {"font.family": "DejaVu Sans", "mathtext.fontset": "dejavusans", "svg.hashsalt": "interp-figures",
+      "pdf.compression": 6, "text.usetex": False}
+
+#: Metadata written into each image format: no dates, no software versions.
+_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None},
+             "svg": {"Date": None, "Creator": None}}
+
+
 def draw_figure(spec: FigureSpec, table: "pd.DataFrame", out_dir: str | Path) -> list[Path]:
     """Plot ``table`` and write every output of ``spec`` into ``out_dir``; return the paths.
 
-    Each file is written atomically, so an interrupted run leaves no partial file.
+    The figure is drawn under :data:`RC` and saved without dates or version strings, so the
+    same table gives the same bytes. Each file is written atomically, so an interrupted run
+    leaves no partial file.
     """
+    import matplotlib
+    import matplotlib.style
+
     out_dir = Path(out_dir)
-    figure = plot_function(spec)(table)
     written = []
-    for name in spec.outputs:
-        path = out_dir / name
-        suffix = path.suffix.lower()
-        if suffix in TABLE_FORMATS:
-            with atomic_write(path, "w") as f:
-                table.to_csv(f, index=False, float_format="%.4g")
-        else:
-            fmt = IMAGE_FORMATS[suffix]
-            metadata = {"CreationDate": None} if fmt == "pdf" else None  # reproducible bytes
-            with atomic_write(path, "wb") as f:
-                figure.savefig(f, format=fmt, dpi=DPI, metadata=metadata)
-        written.append(path)
+    with matplotlib.style.context("default"), matplotlib.rc_context(RC):
+        figure = plot_function(spec)(table)
+        for name in spec.outputs:
+            path = out_dir / name
+            suffix = path.suffix.lower()
+            if suffix in TABLE_FORMATS:
+                with atomic_write(path, "w") as f:
+                    table.to_csv(f, index=False, float_format="%.4g", lineterminator="\n")
+            else:
+                fmt = IMAGE_FORMATS[suffix]
+                with atomic_write(path, "wb") as f:
+                    figure.savefig(f, format=fmt, dpi=DPI, metadata=_METADATA.get(fmt))
+            written.append(path)
     return written
 
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from interp._util.labels import conditioning_labels, frame_label
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
@@ -20,7 +22,7 @@ def _clean(ax) -> None:
 
 def plot_prediction(conditioning: np.ndarray, samples: np.ndarray, *, truth: np.ndarray | None = None,
                     psnr: Sequence[float] | None = None, cond_labels: Sequence[str] | None = None,
-                    truth_label: str = "true t+1", title: str = "", columns: int = 8,
+                    truth_label: str = f"true {frame_label(1)}", title: str = "", columns: int = 8,
                     cell: float = 1.3) -> "Figure":
     """Conditioning frames, the true next frame when known, and the samples, each labelled.
 
@@ -39,7 +41,7 @@ def plot_prediction(conditioning: np.ndarray, samples: np.ndarray, *, truth: np.
     samples = np.asarray(samples)
     tau = len(conditioning)
     if cond_labels is None:
-        cond_labels = [("t" if j == tau - 1 else f"t-{tau - 1 - j}") for j in range(tau)]
+        cond_labels = conditioning_labels(tau)
     top = [(lbl, img, "0.2") for lbl, img in zip(cond_labels, conditioning)]
     if truth is not None:
         top.append((truth_label, np.asarray(truth), "#d62728"))
@@ -143,7 +145,7 @@ def plot_occlusion_examples(conditioning: np.ndarray, frames: np.ndarray, sample
         for j in range(tau):
             ax = axes[p, j]
             ax.imshow(conditioning[p, j], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_title("t" if j == tau - 1 else f"t-{tau - 1 - j}", fontsize=6, pad=2)
+            ax.set_title(frame_label(j - tau + 1), fontsize=6, pad=2)
             _clean(ax)
         axes[p, 0].set_ylabel(f"dr {dr:+.1f} px", fontsize=7)
         for s in range(k):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from interp._util.errors import InterpError
+from interp._util.labels import _NUMBERED, frame_index, normalize
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -45,7 +46,8 @@ def plot_sequences(table: "pd.DataFrame", *, cell: float = 0.62) -> "Figure":
     ----------
     table : pandas.DataFrame
         Long-form pixels, one row per pixel: ``sequence`` (any sortable label), ``frame``
-        (frame number, shown as ``t = frame`` above the top row), ``row`` and ``col`` (pixel
+        (sortable; the frames are shown in order and titled by their place in the sequence,
+        ``frame 0``, ``frame 1`` ..., :func:`interp._util.labels.frame_index`), ``row`` and ``col`` (pixel
         indices from 0) and ``value`` (intensity, drawn in gray from 0 = black to 1 = white).
         Other columns are ignored; pixels missing from the table show in light blue.
     cell : float
@@ -83,7 +85,7 @@ def plot_sequences(table: "pd.DataFrame", *, cell: float = 0.62) -> "Figure":
             for spine in ax.spines.values():
                 spine.set_linewidth(0.4)
             if i == 0:
-                ax.set_title(f"t = {_label(frames[j])}", fontsize=8, pad=3)
+                ax.set_title(frame_index(j), fontsize=8, pad=3)
         axes[i, 0].set_ylabel(_label(seqs[i]), fontsize=8, rotation=0, ha="right", va="center",
                               labelpad=4)
     return fig
@@ -119,6 +121,22 @@ def _label(value) -> str:
     return str(value)
 
 
+def _grid_tau(first: "pd.DataFrame", raw) -> int | None:
+    """The number of conditioning frames of a frame grid (its ``tau`` column, else the most
+    ``t = k`` conditioning panels in one grid row); None when it shows none."""
+    import numpy as np
+
+    if "tau" in first.columns:
+        values = first["tau"].dropna()
+        if len(values):
+            return int(values.iloc[0])
+    numbered = np.array([bool(_NUMBERED.match(str(t))) for t in raw]) & (first["role"].astype(str).to_numpy()
+                                                                       == "conditioning")
+    if not numbered.any():
+        return None
+    return int(first.loc[numbered].groupby("track").size().max())
+
+
 def _gray():
     """Gray colour map whose missing values (NaN) show as light blue, not as black."""
     import matplotlib
@@ -146,7 +164,11 @@ def plot_frame_grid(table: "pd.DataFrame", *, cell: float = 0.7) -> "Figure":
     ----------
     table : pandas.DataFrame
         One row per pixel: ``track`` (grid row, sorted), ``slot`` (grid column, sorted),
-        ``label`` (title of the panel, shown above it when it differs from the panel above),
+        ``label`` (title of the panel, shown above it when it differs from the panel above;
+        frame names are put in the one convention of :mod:`interp._util.labels`, ``t-1``,
+        ``t``, ``t+1``: a title ``t = k`` numbers the frames of a shown sequence from 1, its
+        first ``tau`` frames conditioning, with ``tau`` from an optional ``tau`` column, else
+        the number of such conditioning panels in a grid row),
         ``role`` (``conditioning``, ``onestep``, ``sample`` or anything else: border colour
         from :data:`ROLE_COLORS`, thin black otherwise), ``row``, ``col`` (pixel indices)
         and ``value`` (gray from 0 = black to 1 = white; NaN, e.g. a chain that did not
@@ -172,8 +194,10 @@ def plot_frame_grid(table: "pd.DataFrame", *, cell: float = 0.7) -> "Figure":
     fi_s = np.searchsorted(slots, first["slot"].to_numpy())
     labels = np.full((n_t, n_s), "", dtype=object)
     roles = np.full((n_t, n_s), "", dtype=object)
-    labels[fi_t, fi_s] = first["label"].astype(str).to_numpy()
     roles[fi_t, fi_s] = first["role"].astype(str).to_numpy()
+    raw = first["label"].astype(str).to_numpy()
+    tau = _grid_tau(first, raw)
+    labels[fi_t, fi_s] = [normalize(text, tau) for text in raw]
     names = None
     if "track_label" in table.columns:
         names = np.full(n_t, "", dtype=object)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from interp._util.labels import normalize
 from interp.plotting.plots import _gray, _require
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,7 +87,7 @@ def plot_denoising_curves(table: "pd.DataFrame") -> "Figure":
         a.imshow(_image(rows), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
         _clean(a)
         first = rows.iloc[0]
-        title = str(first["panel"])
+        title = normalize(str(first["panel"]))  # frame names as everywhere (interp._util.labels)
         if first["role"] == "estimate":
             title += f"\n{first['psnr_out']:.1f} dB"
             color = "k" if first["panel"] == "prediction only" else _TAU_COLORS[int(first["tau"]) % len(_TAU_COLORS)]
@@ -122,7 +123,7 @@ def plot_adaptive_filters(table: "pd.DataFrame") -> "Figure":
     for j, slot in enumerate(slots):
         rows_in = inputs[inputs["slot"] == slot]
         axes[0, j].imshow(_image(rows_in), cmap=_gray(), vmin=0, vmax=1, interpolation="nearest")
-        axes[0, j].set_title(str(rows_in["label"].iloc[0]), fontsize=7)
+        axes[0, j].set_title(normalize(str(rows_in["label"].iloc[0])), fontsize=7)
         im = _diverging(axes[1, j], _image(filters[filters["slot"] == slot]), vmax)
         axes[1, j].set_title(f"sum {stats.get(f'filter_sum_{int(slot)}', float('nan')):.2f}", fontsize=7)
         for a in axes[:, j]:
