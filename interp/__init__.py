@@ -11,7 +11,10 @@ The public API is imported lazily, so ``python -m interp.<tool>`` starts fast:
 * :func:`interp.adaptive_filter`, :func:`interp.adaptive_filters`, :func:`interp.full_jacobian`,
   :func:`interp.filter_centroids`, :func:`interp.split_evidence`, :func:`interp.evidence_partition`
   -- the Jacobian analyses of :mod:`interp.analysis.jacobian` (adaptive filters, eq. 5 and 7;
-  one clip or a batch, any floating dtype, computed in the network's dtype); the other analyses
+  one clip or a batch, any floating dtype, computed in the network's dtype);
+* :func:`interp.denoising_curve`, :func:`interp.filter_example`, :func:`interp.next_frame_samples`,
+  :func:`interp.probe_trial`, :func:`interp.psychometric_sweep`, :func:`interp.recursive_rollouts`
+  -- the computations of the paper's figures, on any ``net(y, c)``; the other analyses
   (psychometrics, persistence, entropy, the 1-D example) are in :mod:`interp.analysis`;
 * :mod:`interp.plotting` -- tidy tables to figures; :mod:`interp.figures` -- the paper's figures.
 
@@ -41,6 +44,12 @@ _LAZY = {
     "filter_centroids": ("interp.analysis.jacobian", "filter_centroids"),
     "split_evidence": ("interp.analysis.jacobian", "split_evidence"),
     "evidence_partition": ("interp.analysis.jacobian", "evidence_partition"),
+    "denoising_curve": ("interp.analysis.denoising", "denoising_curve"),
+    "filter_example": ("interp.analysis.denoising", "filter_example"),
+    "next_frame_samples": ("interp.analysis.denoising", "next_frame_samples"),
+    "probe_trial": ("interp.analysis.psychometrics", "probe_trial"),
+    "psychometric_sweep": ("interp.analysis.psychometrics", "psychometric_sweep"),
+    "recursive_rollouts": ("interp.analysis.sampler", "recursive_rollouts"),
 }
 _SUBPACKAGES = {"data", "nets", "training", "analysis", "plotting", "figures", "cli"}
 

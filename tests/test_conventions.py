@@ -97,15 +97,22 @@ def test_filter_centroids_keep_the_batch_axis(net, clips):
 def test_evidence_partition_takes_one_clip_or_a_batch(net, clips):
     y, c = clips
     x = y  # clean frames: any frames will do
-    # One level and one draw: the noise of sequence 0 is the first H*W values of the draw,
-    # the same whether the batch holds one clip or three.
-    one = interp.evidence_partition(net, x[0], c[0], psnrs=[20.0], seed=5)
-    b1 = interp.evidence_partition(net, x[:1], c[:1], psnrs=[20.0], seed=5)
-    b3 = interp.evidence_partition(net, x, c, psnrs=[20.0], seed=5)
-    assert len(one) == len(b1) == 1 and len(b3) == 3
+    # The noise of a clip comes from the seed and the clip itself, so clip 1 gets the same
+    # numbers alone, in a batch of one and in the middle of a batch of three (two draws, two levels).
+    kw = dict(psnrs=[20.0, 5.0], seed=5, n_noise=2)
+    one = interp.evidence_partition(net, x[1], c[1], **kw)
+    b1 = interp.evidence_partition(net, x[1:2], c[1:2], **kw)
+    b3 = interp.evidence_partition(net, x, c, **kw)
+    assert len(one) == len(b1) == 2 and len(b3) == 6
     cols = ["mse_total", "mse_c", "mse_y", "norm_x", "cross"]
     np.testing.assert_allclose(b1[cols].to_numpy(), one[cols].to_numpy(), rtol=1e-5)
-    np.testing.assert_allclose(b3[cols].to_numpy()[:1], one[cols].to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(b3[b3["sequence"] == 1][cols].to_numpy(), one[cols].to_numpy(), rtol=1e-4)
+    # the same clip in another place of another batch: still the same numbers
+    swapped = interp.evidence_partition(net, x[[1, 0]], c[[1, 0]], **kw)
+    np.testing.assert_allclose(swapped[swapped["sequence"] == 0][cols].to_numpy(), one[cols].to_numpy(), rtol=1e-4)
+    # a different seed draws different noise
+    other = interp.evidence_partition(net, x[1], c[1], psnrs=[20.0, 5.0], seed=6, n_noise=2)
+    assert not np.allclose(other["mse_total"], one["mse_total"])
 
 
 def test_batched_inputs_must_agree(net, clips):

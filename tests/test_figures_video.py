@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from interp import InterpError, figures, plotting
+from interp.analysis import denoising as ad
 from interp.analysis.jacobian import evidence_partition
 from interp.data.dataset import Dataset, save
 from interp.figures import video as fv
@@ -53,14 +54,14 @@ def test_estimate_shift_recovers_a_translation():
     rng = np.random.default_rng(1)
     a = rng.random((32, 40))
     b = np.roll(np.roll(a, 2, axis=0), -3, axis=1)
-    dy, dx, err = fv.estimate_shift(a, b)
+    dy, dx, err = ad.estimate_shift(a, b)
     assert (dy, dx) == (2, -3) and err < 1e-12
 
 
 def test_pick_moving_finds_the_leftward_pattern():
     frames = _moving_clips()
-    assert fv._pick_moving(frames, 10, 2, "left") == 0
-    assert fv._pick_moving(frames, 10, 2, "right") == 1
+    assert ad.pick_moving(frames, 10, 2, "left") == 0
+    assert ad.pick_moving(frames, 10, 2, "right") == 1
 
 
 def test_curve_stats_slope_gain_and_identity_crossing():
@@ -68,7 +69,7 @@ def test_curve_stats_slope_gain_and_identity_crossing():
     rows = [{"tau": 0, "predict_only": False, "psnr_in": x, "psnr_out": 0.5 * x + 10} for x in p]
     rows += [{"tau": 2, "predict_only": False, "psnr_in": x, "psnr_out": 0.5 * x + 15} for x in p]
     rows += [{"tau": 2, "predict_only": True, "psnr_in": x, "psnr_out": 21.0} for x in p]
-    s = fv._curve_stats(pd.DataFrame(rows))
+    s = ad.curve_stats(pd.DataFrame(rows))
     assert s["slope_tau0"] == pytest.approx(0.5)
     assert s["identity_crossing_tau0"] == pytest.approx(20.0)
     assert s["gain_tau2_at_0dB"] == pytest.approx(5.0)
@@ -131,7 +132,7 @@ def test_adaptive_filter_example_refuses_prediction_only(setup):
 
 
 def test_probe_sequences_have_the_intended_predictability():
-    probes = fv.probe_sequences(_moving_clips(), 3, seed=0)
+    probes = ad.probe_sequences(_moving_clips(), 3, seed=0)
     assert list(probes) == ["non-rigid texture", "moving object", "static smooth regions"]
     for seq, _ in probes.values():
         assert seq.shape == (3, 32, 32) and seq.dtype == np.float32 and 0 <= seq.min() and seq.max() <= 1
@@ -143,7 +144,7 @@ def test_probe_sequences_have_the_intended_predictability():
     assert 0 < changed.mean() < 0.5  # the object moves, the background stays
     texture = probes["non-rigid texture"][0]
     assert np.abs(texture[1] - texture[0]).mean() > 0.01
-    assert np.array_equal(texture, fv.probe_sequences(_moving_clips(), 3, seed=0)["non-rigid texture"][0])
+    assert np.array_equal(texture, ad.probe_sequences(_moving_clips(), 3, seed=0)["non-rigid texture"][0])
 
 
 def test_evidence_weighting_partition_and_crossings(setup):

@@ -20,6 +20,7 @@ from interp.analysis import jacobian as jac
 from interp.analysis.jacobian import (
     adaptive_filter,
     adaptive_filters,
+    clip_seed,
     crossing_psnr,
     evidence_partition,
     filter_centroids,
@@ -232,9 +233,10 @@ def test_evidence_partition_eq7_identity():
     for col in ("total", "c", "y"):
         np.testing.assert_allclose(t[f"psnr_{col}"], 10 * np.log10(1 / t[f"mse_{col}"]))
     assert (t["euler_rms"] < 1e-12).all()
-    # independent recomputation of one row: first level, both draws, sequence 1
-    gen = torch.Generator().manual_seed(4)
-    z = torch.randn((2, 2, 1, H, W), generator=gen, dtype=torch.float32).double()
+    # independent recomputation of one row: first level, both draws, sequence 1; each clip's noise
+    # comes from its own generator, seeded by the seed and the clip (its first block: the first level)
+    gens = [torch.Generator().manual_seed(clip_seed(4, x[b])) for b in range(2)]
+    z = torch.stack([torch.randn((2, 1, H, W), generator=g) for g in gens], dim=1).double()  # [draw, clip, 1, H, W]
     y = x[None] + 10.0 ** (10.0 / 20.0) * z  # -10 dB: sigma = 10^(0.5)
     terms = {"mse_total": [], "mse_c": [], "mse_y": [], "cross": []}
     for k in range(2):
@@ -497,7 +499,7 @@ def test_cli_happy_path(files):
     assert filters.shape == (3, 32, 32) and filters.dtype == np.float32 and np.isfinite(filters).all()
     assert (out / "filters.png").read_bytes().startswith(b"\x89PNG")
     lines = proc.stdout.splitlines()
-    sums = [ln for ln in lines if ln.startswith("filter sum, frame")]
+    sums = [ln for ln in lines if ln.startswith("filter sum, ")]  # e.g. "filter sum, t-1 (frame 1) (conditioning): ..."
     assert len(sums) == 3 and "observation" in sums[-1] and "conditioning" in sums[0]
     for ln, f in zip(sums, filters):
         assert float(ln.rsplit(":", 1)[1]) == pytest.approx(float(f.sum()), abs=1e-5)

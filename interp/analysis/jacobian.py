@@ -20,7 +20,8 @@ observation to produce ``x_hat[row, col]`` (paper Fig. 7). This module computes
 * :func:`split_evidence`: the two terms of eq. 5, each with one forward-mode product
   (:func:`torch.func.jvp`), without any Jacobian;
 * :func:`evidence_partition` and :func:`crossing_psnr`: the squared-error partition of eq. 7
-  across input noise levels (paper Fig. 8) and where the two cues' curves cross.
+  across input noise levels (paper Fig. 8) and where the two cues' curves cross; the noise of
+  each clip comes from the seed and the clip itself (:func:`clip_seed`).
 
 Conventions (shared with :func:`interp.sample` and :func:`interp.one_step`). A denoiser is
 called ``net(y, c)`` with ``y`` [B, 1, H, W] the noisy next frame and ``c`` [B, tau, H, W]
@@ -78,6 +79,26 @@ def psnr_to_sigma(psnr):
     ``sigma = 10 ** (-psnr / 20)``, so that ``10 log10(1 / sigma^2) = psnr``.
     """
     return 10.0 ** (-np.asarray(psnr, dtype=np.float64) / 20.0)
+
+
+def clip_seed(seed: int, x) -> int:
+    """A seed for the noise of one clip, from ``seed`` and the clip's clean frame ``x``.
+
+    The bytes of ``x`` in float32 (and its shape) are hashed with ``seed`` (BLAKE2b), so that
+    the noise an analysis adds to a clip depends on the seed and the clip itself, never on
+    where the clip sits in a batch. Returns an integer in [0, 2**63).
+    """
+    import hashlib
+
+    import torch
+
+    a = x.detach().to("cpu", torch.float32).numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float32)
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    h = hashlib.blake2b(digest_size=8, person=b"interp-noise")
+    h.update(int(seed).to_bytes(16, "little", signed=True))
+    h.update(repr(tuple(a.shape)).encode("ascii"))
+    h.update(a.tobytes())
+    return int.from_bytes(h.digest(), "little") & (2**63 - 1)
 
 
 def _tensor(a, name: str):
@@ -628,8 +649,10 @@ def evidence_partition(net, x, c, psnrs: Iterable[float] = DEFAULT_PSNRS, seed: 
     psnrs : iterable of float
         Input PSNRs in dB (default -20 to 70 in steps of 5).
     seed : int
-        Seed of the noise: a :class:`torch.Generator` on the CPU draws, for each level in the
-        order given and each draw k, one ``[B, 1, H, W]`` block.
+        Seed of the noise. Each clip has its own :class:`torch.Generator` (on the CPU), seeded
+        by :func:`clip_seed` from ``seed`` and the clip's clean frame ``x``, which draws for each
+        level in the order given one ``[n_noise, 1, H, W]`` block: a clip gets the same noise,
+        and the same numbers, alone or anywhere in a batch.
     n_noise : int
         Noise draws per level.
     batch_size : int
@@ -660,13 +683,14 @@ def evidence_partition(net, x, c, psnrs: Iterable[float] = DEFAULT_PSNRS, seed: 
     x, c, _ = _batch(net, x, c, y_name="x")
     B, _, H, W = x.shape
     d = H * W
-    gen = torch.Generator().manual_seed(int(seed))
+    gens = [torch.Generator().manual_seed(clip_seed(int(seed), x[b])) for b in range(B)]
     x64 = x.double().flatten(1)
     norm_x = (x64.pow(2).sum(1) / d).cpu().numpy()
     sigmas = psnr_to_sigma(levels)
     parts = []
     for p, sigma in zip(levels, sigmas):
-        z = torch.randn((n_noise, B, 1, H, W), generator=gen).to(device=x.device, dtype=x.dtype)
+        z = torch.stack([torch.randn((n_noise, 1, H, W), generator=g) for g in gens], dim=1)
+        z = z.to(device=x.device, dtype=x.dtype)  # [n_noise, B, 1, H, W]
         y = (x.unsqueeze(0) + float(sigma) * z).reshape(n_noise * B, 1, H, W)
         cc = c.repeat(n_noise, *([1] * (c.ndim - 1)))  # a copy: jvp refuses primals with overlapping memory
         x_hat, x_y, x_c = (v.double().reshape(n_noise, B, d) for v in _split(net, y, cc, batch_size))

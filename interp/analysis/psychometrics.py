@@ -1051,3 +1051,162 @@ def ideal_sweep(probes: Sequence[Probe], n: int = 64, seed: int = 0, rule: str =
     table = pd.concat(rows, ignore_index=True)
     table["valid"] = table["valid"].astype(bool)
     return table
+
+
+@dataclasses.dataclass
+class ProbeTrial:
+    """Result of :func:`probe_trial`: one probe's inputs, estimates and samples (Figs. 3, 11).
+
+    Attributes
+    ----------
+    conditioning : numpy.ndarray
+        The probe's conditioning frames ``[tau, H, W]``.
+    noise : numpy.ndarray
+        The pure-noise observation y_0 of the first chain, ``[H, W]``.
+    onestep : numpy.ndarray
+        The one-step estimate x_hat(y_0, c), ``[H, W]``.
+    state_iterations : numpy.ndarray
+        The iterations k at which the first chain's states are kept, ``[S]``.
+    states : numpy.ndarray
+        The first chain's states y_k at those iterations, ``[S, H, W]``.
+    iterations : int
+        K, the first chain's number of iterations.
+    samples : numpy.ndarray
+        ``[n, H, W]``; NaN for a chain that did not converge.
+    choices : pandas.DataFrame
+        One row per sample: ``sample``, ``status`` (sampler) and :func:`classify`'s
+        ``choice``, ``right_front``, ``valid``, ``reason``, ``weight_right``.
+    """
+
+    conditioning: np.ndarray
+    noise: np.ndarray
+    onestep: np.ndarray
+    state_iterations: np.ndarray
+    states: np.ndarray
+    iterations: int
+    samples: np.ndarray
+    choices: "pd.DataFrame"
+
+
+def probe_trial(denoiser: Callable, probe: Probe, n: int = 6, seed: int = 0, *, n_states: int = 4,
+                max_iter: int = 1000) -> ProbeTrial:
+    """Sample ``n`` next frames of one occlusion probe and read each one's decision (Figs. 3, 11).
+
+    The probe's conditioning frames go to :func:`interp.analysis.sampler.sample` (``seed``,
+    the whole trace kept); the first chain's initial noise, its one-step estimate and its
+    states at ``n_states`` evenly spaced iterations are kept for display, and every sample is
+    classified (:func:`classify`).
+
+    Parameters
+    ----------
+    denoiser : callable
+        ``denoiser(y, c)`` as for :func:`interp.sample`.
+    probe : Probe
+        The probe (its ``tau`` must be the denoiser's).
+    n : int
+        Samples.
+    seed : int
+        Sampler seed.
+    n_states : int
+        States of the first chain to keep (0: none).
+    max_iter : int
+        The sampler's iteration limit per chain.
+    """
+    import pandas as pd
+    import torch
+
+    from interp._util.checks import check_int
+
+    if not isinstance(probe, Probe):
+        raise InterpError(f"probe must be an interp.analysis.psychometrics.Probe, got {type(probe).__name__}")
+    n = check_int("n", n, 1)
+    n_states = check_int("n_states", n_states, 0)
+    seed = check_int("seed", seed, 0)
+    c = torch.from_numpy(probe.conditioning())
+    xs, info = sample(denoiser, c, n, seed=seed, trace=True, return_info=True, warn=False, max_iter=max_iter)
+    xs = xs[:, 0].numpy()
+    cls = classify(xs, probe)
+    K = int(info.iterations[0])
+    ks = sorted({int(round(K * j / (n_states + 1))) for j in range(1, n_states + 1)} - {0})
+    states = np.stack([info.trace_y[0, k, 0].numpy() for k in ks]) if ks else np.zeros((0, *xs.shape[1:]))
+    choices = pd.DataFrame({"sample": np.arange(n), "status": np.asarray(info.status),
+                            **{k: cls[k] for k in ("choice", "right_front", "valid", "reason", "weight_right")}})
+    return ProbeTrial(conditioning=probe.conditioning(), noise=info.trace_y[0, 0, 0].numpy(),
+                      onestep=info.trace_xhat[0, 0, 0].numpy(), state_iterations=np.asarray(ks, dtype=np.int64),
+                      states=states, iterations=K, samples=xs, choices=choices)
+
+
+@dataclasses.dataclass
+class PsychometricSweep:
+    """Result of :func:`psychometric_sweep`: one table per kind of row, and the fit.
+
+    Attributes
+    ----------
+    samples : pandas.DataFrame
+        One row per sample (:class:`Sweep`'s ``samples``).
+    onestep : pandas.DataFrame
+        One row per probe (:class:`Sweep`'s ``onestep``).
+    conditions : pandas.DataFrame
+        One row per ``dr``: :func:`choice_frequencies` (and ``p_true``, the rule's
+        probability, with a ``truth`` rule).
+    curve : pandas.DataFrame
+        The fitted logistic ``p_fit`` (and ``p_true``) on a fine grid of ``dr``.
+    summary : dict
+        ``slope``, ``slope_low``, ``slope_high``, ``pse``, ``pse_low``, ``pse_high``,
+        ``invalid_rate``, ``onestep_blend``, ``n_boot``, ``truth``, ``ideal_invalid_rate``
+        (a perfect sampler of the training data on the same probes, :func:`ideal_sweep`),
+        ``invalid_apart``, ``invalid_mixed``, ``equal_right``, ``equal_right_n``,
+        ``larger_front``, ``larger_front_n`` (:func:`decision_targets`), and with a ``truth``
+        rule ``calibration_error``, ``calibration_low``, ``calibration_high``.
+    """
+
+    samples: "pd.DataFrame"
+    onestep: "pd.DataFrame"
+    conditions: "pd.DataFrame"
+    curve: "pd.DataFrame"
+    summary: dict
+
+
+def psychometric_sweep(denoiser: Callable, probes: Sequence[Probe], n: int = 64, seed: int = 0, *,
+                       truth: str = "deterministic", n_boot: int = 1000, scenes: Sequence[int] | None = None,
+                       max_iter: int = 1000, progress: bool = False,
+                       dr_range: tuple[float, float] | None = None) -> PsychometricSweep:
+    """Choice frequencies against radius difference with a logistic fit (Fig. 4, calibration).
+
+    Runs :func:`run_sweep` (``n`` samples per probe) and summarises it: frequencies with
+    Wilson intervals (:func:`choice_frequencies`), a logistic fit with bootstrap intervals
+    (:func:`fit_or_nan`), the invalid rates against a perfect sampler's (:func:`ideal_sweep`
+    under ``truth``, or the deterministic rule for ``truth="none"``), :func:`decision_targets`
+    and, for a ``truth`` rule, :func:`calibration`. The fitted curve spans ``dr_range``
+    (default: the probes' smallest and largest ``dr``) widened by half a pixel each side.
+    """
+    import pandas as pd
+
+    if truth not in ("deterministic", "stochastic", "none"):
+        raise InterpError(f"truth must be 'deterministic', 'stochastic' or 'none', got {truth!r}")
+    probes = list(probes)
+    sweep = run_sweep(denoiser, probes, n, seed, scenes=scenes, max_iter=max_iter, progress=progress)
+    cond = choice_frequencies(sweep.samples)
+    fit = fit_or_nan(sweep.samples, n_boot, seed)
+    lo, hi = dr_range if dr_range is not None else (min(p.dr for p in probes), max(p.dr for p in probes))
+    grid = np.linspace(lo - 0.5, hi + 0.5, 201)
+    curve = pd.DataFrame({"dr": grid, "p_fit": fit.predict(grid)})
+    summary = {"slope": fit.slope, "slope_low": fit.slope_ci[0], "slope_high": fit.slope_ci[1],
+               "pse": fit.pse, "pse_low": fit.pse_ci[0], "pse_high": fit.pse_ci[1],
+               "invalid_rate": sweep.invalid_rate(), "onestep_blend": float(sweep.onestep["blend"].mean()),
+               "n_boot": n_boot, "truth": truth}
+    ideal = ideal_sweep(probes, n, seed, rule="deterministic" if truth == "none" else truth, scenes=scenes)
+    summary["ideal_invalid_rate"] = float(1.0 - ideal["valid"].mean())
+    for reason in ("apart", "mixed"):
+        summary[f"invalid_{reason}"] = float((sweep.samples["reason"] == reason).mean())
+    targets = decision_targets(sweep.samples)
+    summary.update(equal_right=targets["equal_right"]["freq"], equal_right_n=targets["equal_right"]["n"],
+                   larger_front=targets["larger_front"]["freq"], larger_front_n=targets["larger_front"]["n"])
+    if truth != "none":
+        cond["p_true"] = truth_probability(cond["dr"], truth)
+        curve["p_true"] = truth_probability(grid, truth)
+        cal = calibration(sweep.samples, truth, n_boot=n_boot, seed=seed)
+        summary.update(calibration_error=cal["error"], calibration_low=cal["error_ci"][0],
+                       calibration_high=cal["error_ci"][1])
+    return PsychometricSweep(samples=sweep.samples, onestep=sweep.onestep, conditions=cond, curve=curve,
+                             summary=summary)

@@ -642,6 +642,61 @@ def generate_recursive(
     return (result, infos) if return_info else result
 
 
+@dataclasses.dataclass
+class Rollouts:
+    """Result of :func:`recursive_rollouts`.
+
+    Attributes
+    ----------
+    sampled : torch.Tensor
+        ``[E, tau + k, H, W]``: each start's ``tau`` real frames, then ``k`` sampled ones (NaN
+        from a failed chain on).
+    status : numpy.ndarray
+        ``[E, k]`` sampler status of each generated frame (``converged``, ``max_iter``,
+        ``diverged`` or ``skipped`` after a failure).
+    onestep : torch.Tensor
+        ``[E, tau + k, H, W]``: the same starts continued by recursive one-step estimates.
+    """
+
+    sampled: torch.Tensor
+    status: np.ndarray
+    onestep: torch.Tensor
+
+
+def recursive_rollouts(denoiser: Denoiser, starts, k: int, seed: int = 0, *, max_iter: int = MAX_ITER) -> Rollouts:
+    """Continue clips by recursive sampling and by recursive one-step estimation (Fig. 5).
+
+    Parameters
+    ----------
+    denoiser : callable
+        As for :func:`sample`; its ``tau`` attribute, if any, is the conditioning length.
+    starts : torch.Tensor or numpy.ndarray
+        The real frames each sequence starts from, ``[E, tau, H, W]`` (or one, ``[tau, H, W]``).
+    k : int
+        Frames generated after them.
+    seed : int
+        Seed of both recursions.
+    max_iter : int
+        The sampler's iteration limit per frame.
+
+    Notes
+    -----
+    The sampled sequences of all starts come from one :func:`generate_recursive` call, so
+    (as for :func:`sample` with a batch of conditionings) a start's samples depend on the
+    other starts of the batch; its one-step continuation comes from a call of its own with
+    ``seed``, the same alone or in a batch. With one start the arrays keep a batch axis of 1.
+    """
+    k = check_int("k", k, 1)
+    seed = check_int("seed", seed, 0, SEED_LIMIT)
+    frames, shared = _as_conditioning(starts, denoiser)
+    sampled, infos = generate_recursive(denoiser, frames, k, "sample", seed, n=1, return_info=True, warn=False,
+                                        max_iter=max_iter)
+    status = np.stack([info.status[:, 0] for info in infos], axis=1)  # [E, k]
+    onestep = torch.cat([generate_recursive(denoiser, frames[e:e + 1], k, "onestep", seed)[:, 0]
+                         for e in range(frames.shape[0])])
+    return Rollouts(sampled=sampled[:, 0], status=status, onestep=onestep)
+
+
 def grid_table(rows: list[tuple[str, list[tuple[str, str, np.ndarray]]]]) -> "pd.DataFrame":
     """Frames laid out in a grid, as the tidy table :func:`interp.plotting.plot_frame_grid` reads."""
     import pandas as pd

@@ -8,20 +8,8 @@ from typing import TYPE_CHECKING
 from interp._util.checks import check_int
 from interp._util.errors import InterpError
 from interp.analysis.onedim import sampling_table, score_table
-from interp.analysis.psychometrics import (
-    DEFAULT_DIFFERENCES,
-    Probe,
-    calibration,
-    choice_frequencies,
-    classify,
-    decision_targets,
-    fit_or_nan,
-    ideal_sweep,
-    probe_grid,
-    run_sweep,
-    truth_probability,
-)
-from interp.analysis.sampler import generate_recursive, grid_table, sample
+from interp.analysis.psychometrics import DEFAULT_DIFFERENCES, Probe, probe_grid, probe_trial, psychometric_sweep
+from interp.analysis.sampler import grid_table, recursive_rollouts
 from interp.data.leaves import LeavesConfig, generate
 from interp.figures.manifest import first_model, model_files
 from interp.figures.models import load_model
@@ -280,11 +268,9 @@ def recursive_generation(models, n_examples: int = 2, k: int = 9, seed: int = 0,
             f"data set have their meeting frame in {tau + 2} .. {tau + k} (need n_examples={n_examples})")
 
     starts = torch.from_numpy(np.stack([f[:tau] for _, f, _ in chosen]))  # [E, tau, H, W]
-    sampled, infos = generate_recursive(net, starts, k, "sample", seed, n=1, return_info=True, warn=False,
-                                        max_iter=max_iter)
-    sampled = sampled[:, 0].numpy()  # [E, tau + k, H, W]
-    status = np.stack([info.status[:, 0] for info in infos], axis=1)  # [E, k]
-    onestep = generate_recursive(net, starts[:1], k, "onestep", seed)[0, 0].numpy()
+    rollouts = recursive_rollouts(net, starts, k, seed, max_iter=max_iter)
+    sampled, status = rollouts.sampled.numpy(), rollouts.status  # [E, tau + k, H, W], [E, k]
+    onestep = rollouts.onestep[0].numpy()
 
     letters = [chr(ord("A") + e) if e < 26 else f"#{e + 1}" for e in range(n_examples)]
     h, w = sampled.shape[-2:]
@@ -353,7 +339,6 @@ def occlusion_example(models, dr: float = 0.0, mean_radius: float = 6.0, probe: 
     samples), ``dr``, ``model``, ``seed``.
     """
     import numpy as np
-    import torch
 
     name = first_model(models, "occlusion_example")
     n_samples = check_int("n_samples", n_samples, 1)
@@ -361,25 +346,20 @@ def occlusion_example(models, dr: float = 0.0, mean_radius: float = 6.0, probe: 
     seed = check_int("seed", seed, 0)
     _, _, net = _leaves_denoiser(name, "the occlusion probe")
     p = _probe(net, float(dr), float(mean_radius), probe)
-    c = torch.from_numpy(p.conditioning())
-    xs, info = sample(net, c, n_samples, seed=seed, trace=True, return_info=True, warn=False, max_iter=max_iter)
-    xs = xs[:, 0].numpy()
-    cls = classify(xs, p)
-    y0, est = info.trace_y[0, 0, 0].numpy(), info.trace_xhat[0, 0, 0].numpy()
-    K = int(info.iterations[0])
-    ks = sorted({int(round(K * j / (n_states + 1))) for j in range(1, n_states + 1)} - {0})
+    trial = probe_trial(net, p, n_samples, seed, n_states=n_states, max_iter=max_iter)
+    xs, ch, K = trial.samples, trial.choices, trial.iterations
 
     def said(i: int) -> str:
-        return f"{cls['choice'][i]} in front" if cls["valid"][i] else f"none ({cls['reason'][i]})"
+        return f"{ch['choice'][i]} in front" if ch["valid"][i] else f"none ({ch['reason'][i]})"
 
-    inputs = [(f"t = {t + 1}", "conditioning", p.conditioning()[t], "conditioning", -1, "") for t in range(p.tau)]
-    inputs += [("noise y0", "conditioning", y0, "noise", 0, ""),
-               ("one-step", "onestep", est, "onestep", 0, ""),
+    inputs = [(f"t = {t + 1}", "conditioning", trial.conditioning[t], "conditioning", -1, "") for t in range(p.tau)]
+    inputs += [("noise y0", "conditioning", trial.noise, "noise", 0, ""),
+               ("one-step", "onestep", trial.onestep, "onestep", 0, ""),
                ("if left in front", "option", p.frames("left")[-1], "option", -1, "left"),
                ("if right in front", "option", p.frames("right")[-1], "option", -1, "right")]
-    states = [(f"k = {k}", "state", info.trace_y[0, k, 0].numpy(), "state", k, "") for k in ks]
-    states.append((f"sample (k = {K})", "sample", xs[0], "sample", K, cls["choice"][0]))
-    samples = [(f"{i + 1}: {said(i)}", "sample", xs[i], "sample", -1, cls["choice"][i]) for i in range(n_samples)]
+    states = [(f"k = {k}", "state", img, "state", int(k), "") for k, img in zip(trial.state_iterations, trial.states)]
+    states.append((f"sample (k = {K})", "sample", xs[0], "sample", K, ch["choice"][0]))
+    samples = [(f"{i + 1}: {said(i)}", "sample", xs[i], "sample", -1, ch["choice"][i]) for i in range(n_samples)]
     rows = [("inputs", inputs), ("sampling", states), ("samples", samples)]
     table = grid_table([(track, [(lab, role, img) for lab, role, img, *_ in panels]) for track, panels in rows])
     extra = [(panel, it, choice) for _, panels in rows for *_, panel, it, choice in panels]
@@ -422,7 +402,6 @@ def occlusion_sweep(models, differences=None, mean_radius: float = 6.0, configs:
           ``onestep_blend``, and with a ``truth`` rule ``calibration_error`` with
           ``calibration_low`` / ``calibration_high``.
     """
-    import numpy as np
     import pandas as pd
 
     name = first_model(models, "occlusion_sweep")
@@ -438,31 +417,14 @@ def occlusion_sweep(models, differences=None, mean_radius: float = 6.0, configs:
     except ValueError as err:
         raise InterpError(f"bad probe parameters: {err}") from None
     scenes = [i // len(differences) for i in range(len(probes))]
-    sweep = run_sweep(net, probes, n, seed, scenes=scenes, max_iter=max_iter, progress=PROGRESS_BARS)
-    samples = sweep.samples.assign(kind="sample")
-    onestep = sweep.onestep.assign(kind="onestep")
-    cond = choice_frequencies(sweep.samples).assign(kind="condition")
+    res = psychometric_sweep(net, probes, n, seed, truth=truth, n_boot=n_boot, scenes=scenes, max_iter=max_iter,
+                             progress=PROGRESS_BARS, dr_range=(min(differences), max(differences)))
+    cond = res.conditions.assign(kind="condition")
     cond["highlight"] = cond["dr"].isin([float(h) for h in highlight])
-    fit = fit_or_nan(sweep.samples, n_boot, seed)
-    grid = np.linspace(min(differences) - 0.5, max(differences) + 0.5, 201)
-    curve = pd.DataFrame({"kind": "curve", "dr": grid, "p_fit": fit.predict(grid)})
-    summary = {"kind": "fit", "slope": fit.slope, "slope_low": fit.slope_ci[0], "slope_high": fit.slope_ci[1],
-               "pse": fit.pse, "pse_low": fit.pse_ci[0], "pse_high": fit.pse_ci[1],
-               "invalid_rate": sweep.invalid_rate(), "onestep_blend": float(sweep.onestep["blend"].mean()),
-               "n_boot": n_boot, "truth": truth}
-    ideal = ideal_sweep(probes, n, seed, rule="deterministic" if truth == "none" else truth, scenes=scenes)
-    summary["ideal_invalid_rate"] = float(1.0 - ideal["valid"].mean())
-    for reason in ("apart", "mixed"):
-        summary[f"invalid_{reason}"] = float((sweep.samples["reason"] == reason).mean())
-    targets = decision_targets(sweep.samples)
-    summary.update(equal_right=targets["equal_right"]["freq"], equal_right_n=targets["equal_right"]["n"],
-                   larger_front=targets["larger_front"]["freq"], larger_front_n=targets["larger_front"]["n"])
-    if truth != "none":
-        cond["p_true"] = truth_probability(cond["dr"], truth)
-        curve["p_true"] = truth_probability(grid, truth)
-        cal = calibration(sweep.samples, truth, n_boot=n_boot, seed=seed)
-        summary.update(calibration_error=cal["error"], calibration_low=cal["error_ci"][0],
-                       calibration_high=cal["error_ci"][1])
-    table = pd.concat([samples, onestep, cond, curve, pd.DataFrame([summary])], ignore_index=True)
+    if "p_true" in cond.columns:  # after highlight, as the figure's CSV has always had it
+        cond = cond[[c for c in cond.columns if c != "p_true"] + ["p_true"]]
+    table = pd.concat([res.samples.assign(kind="sample"), res.onestep.assign(kind="onestep"), cond,
+                       res.curve.assign(kind="curve"), pd.DataFrame([{"kind": "fit", **res.summary}])],
+                      ignore_index=True)
     table["model"] = name
     return table
