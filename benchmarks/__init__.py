@@ -49,11 +49,23 @@ Benchmarks (one module each in this package):
     Wall time of ``python -m interp.figures`` (what ``make figures`` runs) with the shipped
     models, against the command's start-up (``--list``); uncached against cached when the
     command has ``--no-cache``. Smoke: fig09 only.
+``entropy_cost``
+    The conditional-entropy estimate (:func:`interp.analysis.entropy.conditional_entropy`):
+    wall time and network evaluations per 1000 clips, at 57 and at 22 noise levels, against
+    the same network evaluations alone.
 ``leaves_targets``
     The moving-leaves models (the shipped lineage's best and the from-scratch runs of
     ``models/in-progress`` at their current checkpoint) against the occlusion targets: invalid
     probe samples, larger disk in front, equal radii over 8 scenes, the persistence ratio of
     recursive generation, the stochastic model's calibration error.
+
+``natural_set``
+    A DAVIS32 model set (``davis32-tau0..3``, ``davis32-predict``; the shipped ``models/`` by
+    default, ``INTERP_NATURAL_SET_MODELS=FOLDER`` scores another folder beside it) against the
+    natural-video targets on the fixed held-out clips of the multi-source clip set: the Fig. 6
+    curves, identity margins, slope, crossing and gaps; the Fig. 7 motion check; the Fig. 8
+    crossings' order; the Fig. 12 samples' high-frequency power share against the true frames.
+    Skipped when ``../shared`` is absent.
 
 Rules every benchmark follows: OMP_WAIT_POLICY=PASSIVE and a fixed thread count (set before
 torch is imported); warm-up calls before timing; the median of several repeats, with min/max
@@ -73,4 +85,5 @@ This package must not import torch at import time (``__main__`` sets the environ
 """
 
 BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "sampler",
-              "jacobian", "make_figures", "leaves_targets")
+              "jacobian", "make_figures", "leaves_targets", "natural_set")
+BENCHMARKS += ("entropy_cost",)

@@ -15,7 +15,7 @@ from conftest import assert_one_line_error
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "sampler",
-         "jacobian", "make_figures")
+         "jacobian", "make_figures", "natural_set")
 RECIPE_ARMS = ("cap1", "paper", "edm0.1", "edm0.03", "edm0.03-skip")
 # every row the smoke run must write, per benchmark (more may follow them)
 EXPECTED_ROWS = {
@@ -33,6 +33,11 @@ EXPECTED_ROWS = {
                 "evaluations/sequential_n1", "overhead/sequential_n1"],
     "jacobian": ["filter_1px", "forward_1", "cli_wall", "split_jvp_8", "materialise_grad_loop_8"],
     "make_figures": ["startup", "figures"],
+    "natural_set": [f"untrained/tau{k}/{key}" for k in range(4) for key in ("psnr_out@-10dB", "psnr_out@50dB",
+                                                                           "margin@30dB", "margin@50dB")]
+    + ["untrained/predict/psnr_out", "untrained/tau0/slope_0-30dB", "untrained/tau2/minus_predict@-10dB",
+       "untrained/order@0dB", "untrained/tau2_minus_tau0@0dB", "untrained/fig7_disk/recent_offset",
+       "untrained/fig7_texture/follows", "untrained/fig8/ordered", "untrained/fig12/share_truth"],
 }
 
 
@@ -293,3 +298,38 @@ def test_timed_denoiser_waits_for_the_device_around_the_network(monkeypatch):
     syncs = []
     timed = TimedDenoiser(lambda y, c: syncs.append("net") or y, sync=lambda: syncs.append("sync"))
     assert timed(1, 2) == 1 and syncs == ["sync", "net", "sync"] and timed.calls == 1 and timed.seconds >= 0
+
+
+@pytest.fixture(scope="module")
+def natural_smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench-natural")
+    proc = _bench("--smoke", "--only", "natural_set", "--threads", "1", "--device", "cpu", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads((out / "results.json").read_text())["benchmarks"]["natural_set"]
+
+
+def test_natural_set_reports_every_target_beside_its_number(natural_smoke):
+    entry = natural_smoke
+    assert "error" not in entry and entry["mode"] == "smoke"
+    rows = {r["name"]: r for r in entry["rows"]}
+    assert set(EXPECTED_ROWS["natural_set"]) <= set(rows), sorted(rows)
+    scores = entry["scores"]["untrained"]
+    for k in range(4):
+        for p in (30, 35, 40, 45, 50):
+            r = rows[f"untrained/tau{k}/margin@{p}dB"]
+            out = rows[f"untrained/tau{k}/psnr_out@{p}dB"]["value"]
+            assert r["value"] == pytest.approx(out - p) and r["target"] == -0.1
+            assert r["meets_target"] is (r["value"] >= -0.1)
+            assert r["baseline"] == "identity" and r["ratio"] == pytest.approx(10 ** (-r["value"] / 10))
+    at = {name: r["value"] for name, r in rows.items()}
+    assert at["untrained/tau2_minus_tau0@0dB"] == pytest.approx(at["untrained/tau2/psnr_out@0dB"]
+                                                                - at["untrained/tau0/psnr_out@0dB"])
+    assert at["untrained/tau2/minus_predict@-10dB"] == pytest.approx(at["untrained/tau2/psnr_out@-10dB"]
+                                                                    - at["untrained/predict/psnr_out"])
+    v = [at[f"untrained/tau{k}/psnr_out@0dB"] for k in (1, 2, 3)]
+    assert at["untrained/order@0dB"] == float(v[0] < v[1] <= v[2])
+    slope = rows["untrained/tau0/slope_0-30dB"]
+    assert slope["target"] == "[0.4, 0.65]" and slope["meets_target"] is (0.4 <= slope["value"] <= 0.65)
+    assert scores["fig7"]["disk"]["cases"] == 12  # 4 directions x 3 pixels
+    assert 0 < scores["fig12"]["share_truth"] < 1 and scores["fig12"]["clips"] == 4
+    assert len(scores["fig8"]["crossings"]) == 3
