@@ -63,6 +63,8 @@ def test_notebook_is_stored_clean(name):
     assert "what to look at" in nb.cells[-1].source.lower()
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and "INTERP_NB_SMALL" in params[0].source
+    for name_ in ("CKPT", "DATA"):  # the model and the data are parameters of every notebook
+        assert any(line.startswith(f"{name_} = ") for line in params[0].source.splitlines()), name_
     assert nb.cells.index(params[0]) == 1  # right after the question
 
 
@@ -95,6 +97,6 @@ def test_notebook_runs_small(name, monkeypatch):
 @pytest.mark.parametrize("name", ["adaptive_filters", "evidence_weighting"])
 def test_natural_notebooks_fall_back_to_leaves(name, monkeypatch):
     """With the moving-leaves model (what they use when davis32-tau2 has not been trained)."""
-    nb, _ = _execute(name, monkeypatch, MODEL="models/leaves-tau2-long.safetensors")
+    nb, _ = _execute(name, monkeypatch, CKPT="models/leaves-tau2-long.safetensors")
     text = _stream_text(nb)
     assert "moving leaves" in text and "moving-leaves test split" in text
