@@ -27,11 +27,15 @@ test-slow: $(STAMP)
 # `make figures PRESET=smoke`: every figure from tiny models trained from scratch, into runs/smoke/figures
 # Natural-video figures read DAVIS32 when it has been built; on a machine with the ten DAVIS
 # sequences of ../shared/data/davis-mini it is built once (about 5 s) before rendering.
+# The tracked figures are drawn from their committed tables (figures/tables) when this clone's
+# inputs match them, so the tree stays clean; a figure whose inputs differ (no DAVIS32 here,
+# a retrained model) goes to runs/figures with one line saying why. `make figures UPDATE=1`
+# writes over the tracked figures and tables instead (docs/figures.md).
 DAVIS_ROOT ?= ../shared/data/davis-mini
 figures: $(STAMP)
 	@if [ -d "$(DAVIS_ROOT)/JPEGImages" ] && [ ! -f data/davis32-mini.npz ]; then \
 	  mkdir -p data && $(PY) -m interp.data davis32 --root "$(DAVIS_ROOT)" --out data/davis32-mini.npz --quiet; fi
-	$(PY) -m interp.figures$(if $(PRESET), --preset $(PRESET))
+	$(PY) -m interp.figures$(if $(PRESET), --preset $(PRESET))$(if $(UPDATE), --update)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

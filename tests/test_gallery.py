@@ -118,6 +118,28 @@ def test_gallery_only_rewrites_the_page_from_disk(gallery, tmp_path):
     assert "Not rendered yet: fig02.png is missing" in (folder / "index.html").read_text(encoding="utf-8")
 
 
+def test_gallery_from_tables_in_memory_matches_the_files(gallery, tmp_path):
+    """The tracked gallery reads key numbers from the committed tables, not from the CSV files a
+    run happened to leave: the same page when both hold the same table, and the same page
+    whether or not the PDF and CSV files are on disk."""
+    from interp.figures.cache import cache_key, read_cached_table
+
+    specs = figures.load_manifest(gallery / "manifest.toml")
+    tables = {}
+    for spec in specs:
+        tables[spec.id] = read_cached_table(gallery / "cache", spec, cache_key(spec)[0]) \
+            if spec.id in RENDERED else None
+    assert all(tables[i] is not None for i in RENDERED)
+    from_files = figures.gallery_html(specs, gallery)
+    assert figures.gallery_html(specs, gallery, tables=tables) == from_files
+    shutil.copytree(gallery, tmp_path / "g")
+    for p in (tmp_path / "g").glob("fig*"):
+        if p.suffix != ".png":
+            p.unlink()  # a fresh clone: only the tracked images
+    assert figures.gallery_html(specs, tmp_path / "g", tables=tables) == from_files
+    assert "fig09.pdf (missing)" in figures.gallery_html(specs, tmp_path / "g")  # from files: changed
+
+
 # --------------------------------------------------------------------------- headless Chromium
 
 _CHECK = """
