@@ -102,6 +102,16 @@ def test_denoising_curve_of_a_network_and_its_summary(net, clips):
         assert row["sem"] == pytest.approx(g["psnr_out"].std(ddof=1) / np.sqrt(3))
 
 
+def test_denoising_curve_keeps_the_levels_in_the_order_given(clips):
+    x, c = clips
+    t = ad.denoising_curve(identity, x, c, [30.0, -5.0, 10.0], seed=0)
+    assert list(t["psnr_in"]) == [30.0, -5.0, 10.0] * 3 and list(t["clip"]) == [0] * 3 + [1] * 3 + [2] * 3
+    assert list(ad.curve_summary(t)["psnr_in"]) == [30.0, -5.0, 10.0]
+    # the same seed gives the same table
+    again = ad.denoising_curve(identity, x, c, [30.0, -5.0, 10.0], seed=0)
+    pd.testing.assert_frame_equal(t, again)
+
+
 def test_denoising_curve_of_a_prediction_only_network_ignores_the_noise(clips):
     x, c = clips
     torch.manual_seed(1)

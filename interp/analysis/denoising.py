@@ -210,7 +210,7 @@ def denoising_curve(net: Callable, x, c=None, psnrs: Sequence[float] = DEFAULT_C
         rows.append(pd.DataFrame({"clip": np.arange(B), "psnr_in": float(p), "psnr_noisy": noisy, "psnr_out": s,
                                   "mse_out": 10.0 ** (-s / 10.0)}))
     table = pd.concat(rows, ignore_index=True)
-    return table.sort_values(["clip", "psnr_in"], kind="stable").reset_index(drop=True) if batched else table
+    return table.sort_values("clip", kind="stable").reset_index(drop=True)  # levels in the order given
 
 
 def curve_summary(table: "pd.DataFrame", by: Sequence[str] = ("psnr_in",)) -> "pd.DataFrame":
