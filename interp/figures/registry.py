@@ -31,6 +31,7 @@ ANALYSES: dict[str, Callable[..., "pd.DataFrame"]] = {
     "adaptive_filter_example": video.adaptive_filter_example,
     "evidence_weighting": video.evidence_weighting,
     "natural_samples": video.natural_samples,
+    "entropy_and_uncertainty": __import__("interp.figures.entropy_figure", fromlist=["_"]).entropy_and_uncertainty,
 }
 
 #: Figure id -> name of its plotting function in :mod:`interp.plotting`.
