@@ -11,13 +11,14 @@ DESCRIPTION = (
     "Cost of `interp.analysis.entropy.conditional_entropy` (the I-MMSE estimate of the next frame's "
     "conditional entropy). `default`: the default estimate (57 noise levels on [1e-5, 1e2], one noise "
     "draw per clip and level, 1000 bootstrap resamples) of N moving-leaves test clips, interleaved with "
-    "`default_forward`, the baseline: the same network evaluations alone (57 batched forward passes of the "
-    "same clips with fresh noise, no bookkeeping, no bootstrap), so the ratio is the estimator's own "
+    "`default_forward`, the baseline: the same network evaluations alone (57 batched forward passes of "
+    "the same clips with fresh noise, no bookkeeping, no bootstrap), so the ratio is the estimator's own "
     "overhead. `figure`: the figure's setting (22 levels, 500 resamples). Both are reported as wall "
-    "seconds per 1000 clips (the cost is linear in the clips: batches of 256); `evaluations/...` counts "
-    "the network evaluations (one image each) the estimate made, per 1000 clips, with a counting wrapper "
-    "around the network. Warm-up: a 2-level estimate and 2 levels of forward passes. Full: the shipped model models/leaves-tau2.safetensors (tau 2, width 32) on "
-    "32 clips of 32x32 frames. Smoke: an untrained UNet(tau=2, width=4), 16 clips of 16x16, 9 and 5 levels."
+    "seconds per 1000 clips (the cost is linear in the clips, which go to the network in batches of up "
+    "to 256); `evaluations/...` counts the network evaluations (one image each) the estimate made, per "
+    "1000 clips, with a counting wrapper around the network. Warm-up: a 2-level estimate and 2 levels "
+    "of forward passes. Full: the shipped model models/leaves-tau2.safetensors (tau 2, width 32) on 32 "
+    "clips of 32x32 frames. Smoke: an untrained UNet(tau=2, width=4), 16 clips of 16x16, 9 and 5 levels."
 )
 TAU = 2
 
@@ -94,7 +95,7 @@ def run(ctx: Context) -> dict:
                             evals * per_k, mem=tm.memory[name],
                             note=f"counted: {int(evals)} images per estimate of {n} clips (levels x repeats x clips)"))
     notes = [f"Setting: {model_desc}; {n} moving-leaves test clips (seed 0), {size}x{size}, target frame drawn "
-             f"per clip; batch 256."]
+             f"per clip; all {n} clips in one network call per level."]
     if smoke:
         notes.append("smoke: tiny untrained net, small frames and few levels; the numbers exercise the harness only.")
     return {"rows": rows_out, "notes": notes}
