@@ -239,7 +239,7 @@ def test_frame_labels_come_from_one_helper():
                  for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if _HAND_MADE.search(line)]
     assert offenders == []
     users = {p.name for p in files if "interp._util.labels" in p.read_text(encoding="utf-8")}
-    assert {"plots.py", "video.py", "outputs.py", "sample.py", "jacobian.py"} <= users
+    assert {"plots.py", "video.py", "outputs.py", "entropy.py", "sample.py", "jacobian.py"} <= users
 
 
 # -- a fresh clone ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ checkpoint, other test data, no DAVIS32 beside the clone) is computed and drawn 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,6 @@ from typing import TYPE_CHECKING
 
 from interp._util.errors import InterpError, describe
 from interp._util.io import remove_stale_temporaries, sigterm_as_interrupt
-from interp._util.resources import ROOT
 from interp.cli.common import ArgumentParser, run
 from interp.figures.cache import CACHE_FOLDER, TABLES_FOLDER
 from interp.figures.gallery import GALLERY, write_gallery
@@ -40,8 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 PROG = "python -m interp.figures"
 
-#: Where figures whose inputs differ from their committed tables are drawn (ignored by git).
-CHANGED_OUT = ROOT / "runs" / "figures"
+#: Where figures whose inputs differ from their committed tables are drawn, relative to the
+#: manifest's folder: ``runs/figures`` of the repository for ``figures/manifest.toml`` (ignored by git).
+CHANGED_OUT = Path("..") / "runs" / "figures"
 
 #: How to get the test data the committed natural-video tables were computed from.
 DAVIS32_HINT = ("for the DAVIS32 figures as committed, put the DAVIS sequences at ../shared/data/davis-mini "
@@ -72,7 +73,7 @@ def _parser() -> ArgumentParser:
                         "differ from its committed table goes to --changed-out)")
     p.add_argument("--changed-out", type=Path, default=None,
                    help="folder for figures whose inputs differ from their committed tables "
-                        "(default: runs/figures of this checkout)")
+                        "(default: runs/figures beside the manifest's folder, i.e. of this checkout)")
     p.add_argument("--gallery-only", action="store_true",
                    help=f"only rewrite OUT/{GALLERY} from the figures on disk")
     p.add_argument("--preset", metavar="NAME",
@@ -190,7 +191,8 @@ def _render(args, specs: list[FigureSpec], all_specs: list[FigureSpec], preset, 
         specs = preset.apply(specs)
         models = preset.prepare(specs, out_dir, log=print, progress=sys.stderr.isatty())
     cache_dir = args.cache_dir if args.cache_dir is not None else out_dir / CACHE_FOLDER
-    changed_out = args.changed_out if args.changed_out is not None else CHANGED_OUT
+    changed_out = args.changed_out if args.changed_out is not None \
+        else Path(os.path.normpath(args.manifest.parent.absolute() / CHANGED_OUT))
     tables_dir = _tables_dir(args.manifest)
 
     failed: list[str] = []

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from interp._util.labels import normalize
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
     from matplotlib.figure import Figure
@@ -134,7 +136,7 @@ def plot_entropy_figure(table: "pd.DataFrame") -> "Figure":
                 im = a.imshow(img, cmap="magma", vmin=0, interpolation="nearest")
                 sub.colorbar(im, ax=a, shrink=0.8)
                 color = "k"
-            a.set_title(label, fontsize=7, color=color)
+            a.set_title(normalize(str(label)), fontsize=7, color=color)  # frame names: interp._util.labels
             a.set_xticks([])
             a.set_yticks([])
         sub.suptitle(f"{probe} ({part['model'].iloc[0]}): {part['data'].iloc[0]}", fontsize=8)
