@@ -57,7 +57,8 @@ DESCRIPTION = (
     "natural clips, short sampler."
 )
 REPO = Path(__file__).resolve().parents[1]
-DATA_CARD = REPO / "models" / "in-progress" / "davis32-tau2.toml"  # whose [data] names the clip set
+# the card whose [data] names the clip set: the retraining's, or the shipped card once it replaces it
+DATA_CARDS = (REPO / "models" / "in-progress" / "davis32-tau2.toml", REPO / "models" / "davis32-tau2.toml")
 SHIPPED = REPO / "models"
 MODELS_ENV = "INTERP_NATURAL_SET_MODELS"
 TAUS = (0, 1, 2, 3)
@@ -96,23 +97,35 @@ def _target_field(key: str):
 # --------------------------------------------------------------------------- data
 
 
+def data_card():
+    """The first card of :data:`DATA_CARDS` whose ``[data]`` is a multi-source clip set."""
+    from interp._util.errors import InterpError
+    from interp.training.cards import read_card
+
+    for path in DATA_CARDS:
+        if path.is_file():
+            card = read_card(path)
+            if card.data["source"] == "sources":
+                return card
+    raise InterpError(f"no card names the held-out clip set ([data] source = \"sources\" in "
+                      f"{' or '.join(str(p.relative_to(REPO)) for p in DATA_CARDS)})")
+
+
 def shared_missing() -> list[Path]:
     """The sources of the held-out clip set that are absent (``../shared/data/...``)."""
-    from interp.training.cards import read_card
     from interp.training.windows import card_sources
 
-    return [s["path"] for s in card_sources(read_card(DATA_CARD)) if not Path(s["path"]).exists()]
+    return [s["path"] for s in card_sources(data_card()) if not Path(s["path"]).exists()]
 
 
 def held_out_clips(log=None):
     """The fixed held-out clips: the test side (a :class:`interp.data.dataset.Dataset`) of the clip
-    set that ``models/in-progress/davis32-tau2.toml``'s ``[data]`` names, built once and cached
+    set that ``models/in-progress/davis32-tau2.toml``'s ``[data]`` names (:func:`data_card`), built once and cached
     (:func:`interp.data.sources.cached`); the full set's fingerprint is in ``source``."""
     from interp.data.sources import cached
-    from interp.training.cards import read_card
     from interp.training.windows import card_relative, card_sources
 
-    card = read_card(DATA_CARD)
+    card = data_card()
     ds = cached(card_sources(card), card_relative(card, card.data["path"]), seed=int(card.data.get("seed", 0)), log=log)
     test = ds.test
     test.source = dict(ds.source)

@@ -31,7 +31,12 @@ def _xfail(measured: str):
 
 @pytest.fixture(scope="module")
 def clips():
-    missing = ns.shared_missing()
+    from interp import InterpError
+
+    try:
+        missing = ns.shared_missing()
+    except InterpError as err:  # no card names the clip set
+        pytest.skip(str(err))
     if missing:
         pytest.skip(f"the held-out clips' sources are absent: {', '.join(map(str, missing))}")
     for name in ns.NAMES.values():
