@@ -16,6 +16,7 @@ import numpy as np
 
 from interp._util.checks import check_int
 from interp._util.errors import InterpError
+from interp._util.labels import conditioning_labels, frame_label
 from interp.analysis.entropy import conditional_entropy, saving, uncertainty_map
 from interp.data.dataset import check_frame_size, load
 from interp.data.leaves import generate
@@ -235,12 +236,12 @@ def entropy_and_uncertainty(models, data: str | None = "data/davis32-footage.npz
     for probe_name, name, net, c, truth in cases:
         um = uncertainty_map(net, torch.from_numpy(np.ascontiguousarray(c)), n_samples, seed=seed,
                              max_iter=max_iter)
-        panels = [("conditioning", k, f"t - {len(c) - 1 - k}" if k < len(c) - 1 else "t", c[k]) for k in range(len(c))]
+        panels = [("conditioning", k, lab, c[k]) for k, lab in enumerate(conditioning_labels(len(c)))]
         panels.append(("onestep", 0, "one-step", um.onestep))
         ok = np.flatnonzero(np.isfinite(um.samples).all(axis=(1, 2)))
         panels += [("sample", k, f"sample {k + 1}", um.samples[i]) for k, i in enumerate(ok[:shown_samples])]
         if truth is not None:
-            panels.append(("truth", 0, "true t + 1", truth))
+            panels.append(("truth", 0, f"true {frame_label(1)}", truth))
         panels.append(("std", 0, f"std of {int(um.converged)} samples", um.std))
         h, w = um.std.shape
         rr, cc = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
