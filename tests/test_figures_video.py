@@ -196,3 +196,23 @@ def test_importing_figures_alone_registers_the_natural_video_figures():
             "<= set(f.ANALYSES); assert all(f.PLOTS.get(i) for i in ('fig06', 'fig07', 'fig08', 'fig12'))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_figure_tables_take_any_network_and_clips():
+    """The layouts the notebooks use: Figs. 6, 7 and 8 from a network and arrays, no model card."""
+    torch.manual_seed(0)
+    net = UNet(tau=2, width=4).eval()
+    frames = _moving_clips(n=3)
+    t6 = fv.denoising_figure_table({"mine": net}, frames, [-5.0, 10.0], 10)  # no tau = 0 net, no 0 dB level
+    assert set(t6["kind"]) == {"curve", "frame"} and "name" in t6.columns
+    assert len(plotting.plot_denoising_curves(t6).axes) == 1 + t6[t6["kind"] == "frame"]["slot"].nunique()
+    t7 = fv.filter_figure_table(net, frames[0, 10:11], frames[0, 8:10], 16.0, 0, (5, 7))
+    ins, fil = t7[t7["kind"] == "input"], t7[t7["kind"] == "filter"]
+    stats = dict(zip(t7[t7["kind"] == "stat"]["name"], t7[t7["kind"] == "stat"]["value"]))
+    total = sum(float((ins[ins["slot"] == s]["value"].to_numpy() * fil[fil["slot"] == s]["value"].to_numpy()).sum())
+                for s in range(3))
+    assert total == pytest.approx(stats["output"], abs=1e-4)
+    probes = {"still": (np.repeat(frames[2, :1], 3, axis=0), "a still frame"), "moving": (frames[0, 8:11], "moving")}
+    t8 = fv.evidence_figure_table(net, probes, [0.0, 30.0], seed=0, n_noise=1)
+    assert list(t8[t8["kind"] == "stat"]["probe"]) == ["still", "moving"]
+    assert len(plotting.plot_evidence_weighting(t8).axes) == 2 * (3 + 1)

@@ -7,7 +7,7 @@ only loads models and data and lays the results out):
 * ``evidence_weighting``: :func:`probe_sequences`, :func:`evidence_partition`, :func:`crossing_psnr`;
 * ``natural_samples``: :func:`next_frame_samples` (:func:`pick_motion` chooses the clip);
 * ``occlusion_example``: :func:`probe_trial`;
-* ``occlusion_sweep``: :func:`psychometric_sweep`;
+* ``occlusion_sweep``: :func:`psychometric_sweep` (:func:`summarize_sweep` for a sweep already run);
 * ``recursive_generation``: :func:`recursive_rollouts`;
 * ``onedim_score``, ``onedim_sampling``: :func:`score_table`, :func:`sampling_table`.
 
@@ -40,7 +40,7 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "Probe": "psychometrics", "probe_grid": "psychometrics", "run_sweep": "psychometrics",
     "choice_frequencies": "psychometrics", "fit_logistic": "psychometrics",
     "probe_trial": "psychometrics", "ProbeTrial": "psychometrics",
-    "psychometric_sweep": "psychometrics", "PsychometricSweep": "psychometrics",
+    "psychometric_sweep": "psychometrics", "PsychometricSweep": "psychometrics", "summarize_sweep": "psychometrics",
     "score_table": "onedim", "sampling_table": "onedim",
     "disk_persistence": "persistence", "conditional_entropy": "entropy", "uncertainty_map": "entropy",
 })

@@ -1166,6 +1166,21 @@ class PsychometricSweep:
     curve: "pd.DataFrame"
     summary: dict
 
+    def table(self, highlight: Sequence[float] = ()) -> "pd.DataFrame":
+        """All of it as one long table with a ``kind`` column (``sample``, ``onestep``,
+        ``condition``, ``curve`` and one ``fit`` row holding the summary): the layout
+        :func:`interp.plotting.plot_psychometric` draws. Conditions whose ``dr`` is in
+        ``highlight`` are marked (column ``highlight``) and drawn red."""
+        import pandas as pd
+
+        cond = self.conditions.assign(kind="condition")
+        cond["highlight"] = cond["dr"].isin([float(h) for h in highlight])
+        if "p_true" in cond.columns:  # after highlight, as the figure's CSV has always had it
+            cond = cond[[c for c in cond.columns if c != "p_true"] + ["p_true"]]
+        return pd.concat([self.samples.assign(kind="sample"), self.onestep.assign(kind="onestep"), cond,
+                          self.curve.assign(kind="curve"), pd.DataFrame([{"kind": "fit", **self.summary}])],
+                         ignore_index=True)
+
 
 def psychometric_sweep(denoiser: Callable, probes: Sequence[Probe], n: int = 64, seed: int = 0, *,
                        truth: str = "deterministic", n_boot: int = 1000, scenes: Sequence[int] | None = None,
@@ -1180,12 +1195,24 @@ def psychometric_sweep(denoiser: Callable, probes: Sequence[Probe], n: int = 64,
     and, for a ``truth`` rule, :func:`calibration`. The fitted curve spans ``dr_range``
     (default: the probes' smallest and largest ``dr``) widened by half a pixel each side.
     """
+    if truth not in ("deterministic", "stochastic", "none"):
+        raise InterpError(f"truth must be 'deterministic', 'stochastic' or 'none', got {truth!r}")
+    probes = list(probes)
+    sweep = run_sweep(denoiser, probes, n, seed, scenes=scenes, max_iter=max_iter, progress=progress)
+    return summarize_sweep(sweep, probes, seed, truth=truth, n_boot=n_boot, scenes=scenes, dr_range=dr_range)
+
+
+def summarize_sweep(sweep: Sweep, probes: Sequence[Probe], seed: int = 0, *, truth: str = "deterministic",
+                    n_boot: int = 1000, scenes: Sequence[int] | None = None,
+                    dr_range: tuple[float, float] | None = None) -> PsychometricSweep:
+    """The summary of :func:`psychometric_sweep` for a sweep already run (:func:`run_sweep` on
+    ``probes`` with ``seed``); the perfect sampler's reference draws as many samples per probe."""
     import pandas as pd
 
     if truth not in ("deterministic", "stochastic", "none"):
         raise InterpError(f"truth must be 'deterministic', 'stochastic' or 'none', got {truth!r}")
     probes = list(probes)
-    sweep = run_sweep(denoiser, probes, n, seed, scenes=scenes, max_iter=max_iter, progress=progress)
+    n = int(len(sweep.samples) // max(len(probes), 1))
     cond = choice_frequencies(sweep.samples)
     fit = fit_or_nan(sweep.samples, n_boot, seed)
     lo, hi = dr_range if dr_range is not None else (min(p.dr for p in probes), max(p.dr for p in probes))

@@ -402,7 +402,6 @@ def occlusion_sweep(models, differences=None, mean_radius: float = 6.0, configs:
           ``onestep_blend``, and with a ``truth`` rule ``calibration_error`` with
           ``calibration_low`` / ``calibration_high``.
     """
-    import pandas as pd
 
     name = first_model(models, "occlusion_sweep")
     n = check_int("n", n, 1)
@@ -419,12 +418,6 @@ def occlusion_sweep(models, differences=None, mean_radius: float = 6.0, configs:
     scenes = [i // len(differences) for i in range(len(probes))]
     res = psychometric_sweep(net, probes, n, seed, truth=truth, n_boot=n_boot, scenes=scenes, max_iter=max_iter,
                              progress=PROGRESS_BARS, dr_range=(min(differences), max(differences)))
-    cond = res.conditions.assign(kind="condition")
-    cond["highlight"] = cond["dr"].isin([float(h) for h in highlight])
-    if "p_true" in cond.columns:  # after highlight, as the figure's CSV has always had it
-        cond = cond[[c for c in cond.columns if c != "p_true"] + ["p_true"]]
-    table = pd.concat([res.samples.assign(kind="sample"), res.onestep.assign(kind="onestep"), cond,
-                       res.curve.assign(kind="curve"), pd.DataFrame([{"kind": "fit", **res.summary}])],
-                      ignore_index=True)
+    table = res.table(highlight)
     table["model"] = name
     return table

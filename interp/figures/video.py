@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["denoising_curves", "adaptive_filter_example", "evidence_weighting", "natural_samples",
-           "estimate_shift", "probe_sequences"]
+           "denoising_figure_table", "filter_figure_table", "evidence_figure_table", "estimate_shift", "probe_sequences"]
 
 DEFAULT_CURVE_PSNRS = tuple(range(-20, 55, 5))  # Fig. 6's horizontal axis
 DEFAULT_EVIDENCE_PSNRS = tuple(range(-20, 75, 5))  # Fig. 8's horizontal axis
@@ -122,19 +122,50 @@ def denoising_curves(models, psnrs: Sequence[float] = DEFAULT_CURVE_PSNRS, targe
 
     Every row has ``data``, the test set's label.
     """
-    import pandas as pd
-    import torch
 
     if not models:
         raise InterpError("denoising_curves needs the models to compare (their card names)")
     frames, label = _test_clips(data)
     nets = {name: _load(name) for name in models}
-    max_tau = max(int(n.tau) for n in nets.values())
-    target = _check_target(frames, target, max_tau)
+    target = _check_target(frames, target, max(int(n.tau) for n in nets.values()))
     if max_sequences is not None:
         frames = frames[: int(max_sequences)]
     if not 0 <= int(example) < len(frames):
         raise InterpError(f"example must be a test-sequence index in 0..{len(frames) - 1}, got {example!r}")
+    table = denoising_figure_table(nets, frames, psnrs, target, seed=seed, example=example,
+                                   example_psnr=example_psnr)
+    table["data"] = label
+    table["example_sequence"] = int(example)
+    table["target_frame"] = target
+    return table
+
+
+def denoising_figure_table(nets: dict, frames: np.ndarray, psnrs: Sequence[float] = DEFAULT_CURVE_PSNRS,
+                           target: int = 10, *, seed: int = 0, example: int = 0,
+                           example_psnr: float = 0.0) -> "pd.DataFrame":
+    """Fig. 6's table for any networks and clips: what :func:`interp.plotting.plot_denoising_curves` draws.
+
+    ``nets`` maps a name onto a denoiser (a network with ``tau`` and ``predict_only``
+    attributes, or any callable with a ``tau``); ``frames`` [N, T, H, W] are the clips, frame
+    ``target`` of each the one to estimate. The noise is drawn once per level for all clips
+    from one generator of ``seed`` and shared by all networks
+    (:func:`interp.analysis.denoising.denoising_curve` with ``noise``). Rows of ``kind``
+    ``curve``, ``frame`` and ``stat`` as in :func:`denoising_curves`, without its ``data``,
+    ``example_sequence`` and ``target_frame`` columns.
+    """
+    import pandas as pd
+    import torch
+
+    if not nets:
+        raise InterpError("denoising_figure_table needs at least one network")
+    frames = np.asarray(frames)
+    if frames.ndim != 4:
+        raise InterpError(f"frames must be clips [N, T, H, W], got shape {frames.shape}")
+    max_tau = max(int(getattr(n, "tau", 0)) for n in nets.values())
+    target = _check_target(frames, target, max_tau)
+    ex = int(example)
+    if not 0 <= ex < len(frames):
+        raise InterpError(f"example must be a clip index in 0..{len(frames) - 1}, got {example!r}")
     clips = _tensor(frames)
     x = clips[:, target:target + 1]
     levels = np.asarray(list(psnrs), dtype=float)
@@ -144,19 +175,18 @@ def denoising_curves(models, psnrs: Sequence[float] = DEFAULT_CURVE_PSNRS, targe
         noise[float(example_psnr)] = torch.randn(x.shape, generator=gen)
 
     rows, frame_parts = [], []
-    ex = int(example)
     for name, net in nets.items():
-        tau = int(net.tau)
+        tau, predict_only = int(getattr(net, "tau", 0)), bool(getattr(net, "predict_only", False))
         c = clips[:, target - tau:target]
         curve = curve_summary(denoising_curve(net, x, c, levels, noise=noise))
-        rows += [{"kind": "curve", "model": name, "tau": tau, "predict_only": bool(net.predict_only),
+        rows += [{"kind": "curve", "model": name, "tau": tau, "predict_only": predict_only,
                   "psnr_in": float(r.psnr_in), "psnr_out": r.psnr_out, "sem": r.sem, "n": int(r.n)}
                  for r in curve.itertuples()]
         example_row = denoising_curve(net, x[ex:ex + 1], c[ex:ex + 1], [example_psnr],
                                       noise={float(example_psnr): noise[float(example_psnr)][ex:ex + 1]})
         sigma = 10.0 ** (-float(example_psnr) / 20.0)
         est = denoise(net, x[ex:ex + 1] + sigma * noise[float(example_psnr)][ex:ex + 1], c[ex:ex + 1])
-        frame_parts.append(dict(panel=f"tau = {tau}" if not net.predict_only else "prediction only",
+        frame_parts.append(dict(panel="prediction only" if predict_only else f"tau = {tau}",
                                 role="estimate", model=name, tau=tau,
                                 psnr_out=float(example_row["psnr_out"].iloc[0]), image=est[0, 0].numpy()))
     sigma = 10.0 ** (-float(example_psnr) / 20.0)
@@ -171,11 +201,11 @@ def denoising_curves(models, psnrs: Sequence[float] = DEFAULT_CURVE_PSNRS, targe
         parts.append(pd.DataFrame({"kind": "frame", "slot": slot, **item, **_pixels(image)}))
     table = pd.concat(parts, ignore_index=True)
     stats = curve_stats(table[table["kind"] == "curve"])
-    table = pd.concat([table, pd.DataFrame([{"kind": "stat", "name": k, "value": v} for k, v in stats.items()])],
-                      ignore_index=True)
-    table["data"] = label
-    table["example_sequence"] = ex
-    table["target_frame"] = target
+    if stats:
+        table = pd.concat([table, pd.DataFrame([{"kind": "stat", "name": k, "value": v} for k, v in stats.items()])],
+                          ignore_index=True)
+    else:  # no curve gives a statistic (say, no tau = 0 network and no 0 dB level): the columns stay
+        table["name"], table["value"] = pd.Series(dtype=object), np.nan
     return table
 
 
@@ -200,7 +230,6 @@ def adaptive_filter_example(models, psnr: float = 16.0, seed: int = 0, pixel: Se
     estimate's value at the pixel, each filter's sum, the PSNRs, the measured shift and the
     conditioning filters' offsets from the pixel).
     """
-    import pandas as pd
 
     name = first_model(models, "adaptive_filter_example")
     net = _load(name)
@@ -212,8 +241,27 @@ def adaptive_filter_example(models, psnr: float = 16.0, seed: int = 0, pixel: Se
     index = pick_moving(frames, target, max(tau, 1), direction) if sequence == "auto" else int(sequence)
     if not 0 <= index < len(frames):
         raise InterpError(f"sequence must be 'auto' or a test-sequence index in 0..{len(frames) - 1}, got {sequence!r}")
-    x = _tensor(frames[index, target])[None]
-    c = _tensor(frames[index, target - tau:target])
+    table = filter_figure_table(net, frames[index, target:target + 1], frames[index, target - tau:target], psnr,
+                                seed, pixel)
+    table["data"], table["sequence"], table["model"], table["tau"] = label, index, name, tau
+    return table
+
+
+def filter_figure_table(net, x, c, psnr: float = 16.0, seed: int = 0,
+                        pixel: Sequence[int] | str = "center") -> "pd.DataFrame":
+    """Fig. 7's table for any denoiser and clip: what :func:`interp.plotting.plot_adaptive_filters` draws.
+
+    :func:`interp.analysis.denoising.filter_example` on one clip (``x`` [1, H, W] the clean
+    next frame, ``c`` [tau, H, W] the past frames), laid out as rows of ``kind`` ``input`` and
+    ``filter`` (``slot`` 0..tau, conditioning frames first, the observation last; ``label``;
+    pixels) and ``stat`` rows (``name`` / ``value``, the columns of the example's ``stats``).
+    """
+    import pandas as pd
+
+    x, c = _tensor(np.asarray(x)), _tensor(np.asarray(c))
+    if x.ndim != 3 or c.ndim != 3:
+        raise InterpError(f"one clip expected: x [1, H, W] and c [tau, H, W], got {tuple(x.shape)} and {tuple(c.shape)}")
+    tau = c.shape[0]
     ex = filter_example(net, x, c, psnr, seed, pixel)
     inputs = np.concatenate([c.numpy(), ex.observation])
     labels = [f"t - {tau - 1 - k}" if k < tau - 1 else "t" for k in range(tau)] + [f"noisy t + 1 ({psnr:g} dB)"]
@@ -224,9 +272,7 @@ def adaptive_filter_example(models, psnr: float = 16.0, seed: int = 0, pixel: Se
                                    **_pixels(ex.filters[slot])}))
     stats = ex.stats.drop(columns=["clip"]).iloc[0].to_dict()
     parts.append(pd.DataFrame([{"kind": "stat", "name": k, "value": v} for k, v in stats.items()]))
-    table = pd.concat(parts, ignore_index=True)
-    table["data"], table["sequence"], table["model"], table["tau"] = label, index, name, tau
-    return table
+    return pd.concat(parts, ignore_index=True)
 
 
 # --------------------------------------------------------------------------- Fig. 8
@@ -247,7 +293,6 @@ def evidence_weighting(models, psnrs: Sequence[float] = DEFAULT_EVIDENCE_PSNRS, 
     ``stat`` (``probe``, ``name`` = ``crossing_psnr``, ``value``; NaN when the curves do not
     cross in the range).
     """
-    import pandas as pd
 
     name = first_model(models, "evidence_weighting")
     net = _load(name)
@@ -255,19 +300,35 @@ def evidence_weighting(models, psnrs: Sequence[float] = DEFAULT_EVIDENCE_PSNRS, 
         raise InterpError(f"{name}: the evidence split needs a conditional denoiser (tau >= 1, not prediction-only)")
     tau = int(net.tau)
     frames, label = _test_clips(data)
+    table = evidence_figure_table(net, probe_sequences(frames, tau + 1, seed), psnrs, seed, n_noise)
+    table["data"], table["model"], table["tau"] = label, name, tau
+    return table
+
+
+def evidence_figure_table(net, probes: dict, psnrs: Sequence[float] = DEFAULT_EVIDENCE_PSNRS, seed: int = 0,
+                          n_noise: int = 4) -> "pd.DataFrame":
+    """Fig. 8's table for any denoiser and probes: what :func:`interp.plotting.plot_evidence_weighting` draws.
+
+    ``probes`` maps a name onto ``(frames [tau + 1, H, W], description)`` (as
+    :func:`interp.analysis.denoising.probe_sequences` returns them); each probe's last frame
+    is estimated from the ones before it and split by
+    :func:`interp.analysis.jacobian.evidence_partition`. Rows of ``kind`` ``curve``,
+    ``frame`` and ``stat`` (``crossing_psnr``), as in :func:`evidence_weighting`.
+    """
+    import pandas as pd
+
     parts = []
-    for k, (probe, (seq, what)) in enumerate(probe_sequences(frames, tau + 1, seed).items()):
+    for k, (probe, (seq, what)) in enumerate(probes.items()):
+        seq = np.asarray(seq)
         curve = evidence_partition(net, seq[-1:], seq[:-1], psnrs, seed=seed, n_noise=n_noise)
         curve = curve.drop(columns=["sequence"]).assign(kind="curve", probe=probe, probe_order=k, description=what)
         parts.append(curve)
-        for slot in range(tau + 1):
+        for slot in range(len(seq)):
             parts.append(pd.DataFrame({"kind": "frame", "probe": probe, "probe_order": k, "slot": slot,
                                        **_pixels(seq[slot])}))
         parts.append(pd.DataFrame([{"kind": "stat", "probe": probe, "probe_order": k, "name": "crossing_psnr",
                                     "value": crossing_psnr(curve)}]))
-    table = pd.concat(parts, ignore_index=True)
-    table["data"], table["model"], table["tau"] = label, name, tau
-    return table
+    return pd.concat(parts, ignore_index=True)
 
 
 # --------------------------------------------------------------------------- Fig. 12
