@@ -1,7 +1,9 @@
 """The figure registry: what the manifest's names mean.
 
-:data:`ANALYSES` maps an ``analysis`` name of the manifest onto the function (in
-:mod:`interp.figures.adapters` or :mod:`interp.figures.video`) that computes its tidy table;
+:data:`ANALYSES` maps an ``analysis`` name of the manifest onto the adapter (in
+:mod:`interp.figures.adapters` or :mod:`interp.figures.video`) that loads the models of its card
+names and its data, calls the public analysis functions of :mod:`interp.analysis` (listed in that
+package's docstring) and returns the figure's tidy table;
 :data:`PLOTS` maps a figure id onto the name of its plotting function in :mod:`interp.plotting`
 (a manifest entry's ``plot`` wins over it). Both are plain dicts written here, not filled by
 import side effects.
