@@ -373,3 +373,15 @@ def test_one_clip_gives_the_same_numbers_unbatched_and_in_batches_of_1_and_3(net
     if isinstance(a, pd.DataFrame):
         a, m = a.select_dtypes("number").to_numpy(float), m.select_dtypes("number").to_numpy(float)
     assert not np.allclose(np.asarray(a, dtype=float), np.asarray(m, dtype=float))  # other clips, other numbers
+
+
+@pytest.mark.parametrize("name", ["sample", "one_step"])
+def test_the_sampler_gives_one_clip_the_same_draws_unbatched_and_in_a_batch_of_one(net, clips, name):
+    """(In a larger batch a clip's chains take other rows of the sampler's one noise stream, as
+    interp.analysis.sampler documents; next_frame_samples calls it clip by clip for that reason.)"""
+    _, c = clips
+    call = {"sample": lambda cc: interp.sample(net, cc, 2, seed=4, max_iter=3, warn=False),
+            "one_step": lambda cc: interp.one_step(net, cc, 2, seed=4)}[name]
+    one, b1 = call(c[1]), call(c[1:2])
+    assert tuple(b1.shape) == (1, *one.shape)
+    torch.testing.assert_close(b1[0].nan_to_num(-1), one.nan_to_num(-1), rtol=0, atol=0)
