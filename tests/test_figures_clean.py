@@ -132,9 +132,10 @@ def _fake_natural(data_file: Path):
     return analysis
 
 
-def test_natural_video_fallback_says_which_data_and_how_to_get_davis32(tracked, capsys, monkeypatch):
+@pytest.mark.parametrize("name", ["davis32-mini.npz", "davis32-footage.npz"])
+def test_natural_video_fallback_says_which_data_and_how_to_get_davis32(tracked, capsys, monkeypatch, name):
     folder, changed = tracked
-    davis = folder.parent / "davis32-mini.npz"
+    davis = folder.parent / name
     davis.write_bytes(b"stand-in for the DAVIS32 clips")
     monkeypatch.setitem(registry.ANALYSES, "fake_natural", _fake_natural(davis))
     monkeypatch.setitem(figures_cache.CACHE_INPUTS, "fake_natural", lambda spec: [davis])
@@ -143,7 +144,7 @@ def test_natural_video_fallback_says_which_data_and_how_to_get_davis32(tracked, 
                         'plot = "plot_frame_grid"\noutputs = ["nat.png", "nat.pdf", "nat.csv"]\n', encoding="utf-8")
     rc, out, err = _main(capsys, "--manifest", manifest, "--update", "--changed-out", changed)
     assert rc == 0, err
-    assert "nat: test data: DAVIS32 test split (davis32-mini.npz)" in out
+    assert f"nat: test data: DAVIS32 test split ({name})" in out
     png = (folder / "nat.png").read_bytes()
 
     rc, out, _ = _main(capsys, "--manifest", manifest, "--changed-out", changed)
@@ -157,8 +158,11 @@ def test_natural_video_fallback_says_which_data_and_how_to_get_davis32(tracked, 
     assert len(said) == 1, out
     line = said[0]
     assert f"test data: {BUILTIN_LABEL}" in line and "(committed: DAVIS32 test split" in line
-    assert "davis32-mini.npz absent" in line and str(changed / "nat.png") in line
-    assert "../shared/data/davis-mini" in line and "python -m interp.data davis32" in line
+    assert f"{name} absent" in line and str(changed / "nat.png") in line
+    if name == "davis32-mini.npz":  # how make figures builds it
+        assert "../shared/data/davis-mini" in line and "python -m interp.data davis32" in line
+    else:  # another clip set: how to build that file
+        assert f"build {davis}" in line and "python -m interp.data card" in line
     assert (folder / "nat.png").read_bytes() == png and (changed / "nat.png").is_file()
 
 

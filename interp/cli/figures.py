@@ -164,6 +164,20 @@ def _data_label(table) -> str | None:
     return str(table["data"].iloc[0])
 
 
+def _data_hint(committed, material: dict) -> str:
+    """How to get the test data a committed natural-video table was computed from: the DAVIS32
+    hint, or for another data file (absent here, present when the table was committed) how it
+    is built."""
+    had = (committed.material.get("inputs") or {}) if committed is not None else {}
+    absent = [name for name, fp in (material.get("inputs") or {}).items() if fp is None and had.get(name)]
+    other = [name for name in absent if Path(name).name != "davis32-mini.npz"]
+    if not other:
+        return DAVIS32_HINT
+    return (f"to draw it as committed, build {', '.join(other)} from the DAVIS sequences and footage of "
+            "../shared/data beside this clone (python -m interp.data card CARD, for a model card whose [data] "
+            "names that file; docs/data.md)")
+
+
 def _is_builtin(label: str | None) -> bool:
     from interp.data.natural import BUILTIN_LABEL
 
@@ -251,7 +265,7 @@ def _render(args, specs: list[FigureSpec], all_specs: list[FigureSpec], preset, 
                             line += (f"drawn into {changed_out / spec.outputs[0]}, {out_dir / spec.outputs[0]} left as "
                                      "committed (--update writes over it)")
                             if _is_builtin(data):
-                                line += f"; {DAVIS32_HINT}"
+                                line += f"; {_data_hint(committed, material)}"
                             lines.append(line)
                     if dest == out_dir and _data_label(table) is not None:
                         data = _data_label(table)
