@@ -617,8 +617,9 @@ def trained_estimate(tmp_path_factory):
 @pytest.mark.timeout(3600)
 def test_trained_network_estimate_is_above_the_truth(trained_estimate):
     """(3, trained) the trained network's estimate lies above the exact conditional entropy (its
-    95% interval too): the estimate is an upper bound. Measured (2-core CPU, load about 14; 13.8
-    min, 13.3 of them training): -1.144 [-1.149, -1.139] against the truth -2.497 bits/px."""
+    95% interval too): the estimate is an upper bound. Measured on the shared 2-core CPU (8.3 min,
+    13.8 at a load average of 14; nearly all of it training): -1.144 [-1.149, -1.139] against
+    the truth -2.497 bits/px, the same on both runs."""
     s, truth, report = trained_estimate
     assert s["h_bits_ci_low"] > truth, report
 
