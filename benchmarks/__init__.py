@@ -85,5 +85,4 @@ This package must not import torch at import time (``__main__`` sets the environ
 """
 
 BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "sampler",
-              "jacobian", "make_figures", "leaves_targets", "natural_set")
-BENCHMARKS += ("entropy_cost",)
+              "jacobian", "make_figures", "leaves_targets", "natural_set", "entropy_cost")

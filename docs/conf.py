@@ -21,8 +21,9 @@ DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import interp  # noqa: E402
 import interp_docs  # noqa: E402
+
+import interp  # noqa: E402
 
 interp_docs.generate()
 

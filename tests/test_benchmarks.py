@@ -15,7 +15,7 @@ from conftest import assert_one_line_error
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "sampler",
-         "jacobian", "make_figures", "natural_set")
+         "jacobian", "make_figures", "leaves_targets", "natural_set", "entropy_cost")
 RECIPE_ARMS = ("cap1", "paper", "edm0.1", "edm0.03", "edm0.03-skip")
 # every row the smoke run must write, per benchmark (more may follow them)
 EXPECTED_ROWS = {
@@ -38,6 +38,11 @@ EXPECTED_ROWS = {
     + ["untrained/predict/psnr_out", "untrained/tau0/slope_0-30dB", "untrained/tau2/minus_predict@-10dB",
        "untrained/order@0dB", "untrained/tau2_minus_tau0@0dB", "untrained/fig7_disk/recent_offset",
        "untrained/fig7_texture/follows", "untrained/fig8/ordered", "untrained/fig12/share_truth"],
+    # an untrained net has no valid probe sample, so only these are measurable at smoke size
+    "leaves_targets": ["deterministic/untrained-width8/invalid", "deterministic/untrained-width8/persistence_sample",
+                       "deterministic/untrained-width8/persistence_onestep", "stochastic/untrained-width8/invalid"],
+    "entropy_cost": ["default/per_1000_clips", "default_forward/per_1000_clips", "evaluations/default",
+                     "figure/per_1000_clips", "figure_forward/per_1000_clips", "evaluations/figure"],
 }
 
 

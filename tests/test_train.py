@@ -380,8 +380,8 @@ def test_resume_accepts_leaves_regenerated_with_other_rounding(tmp_path, monkeyp
     assert isinstance(saved["checksum"], float)
     real = windows.load_clips
 
-    def rounded_elsewhere(c, nudge=0.0):  # nudge: relative change of the checksum
-        tr, te, desc = real(c)
+    def rounded_elsewhere(c, log=None, nudge=0.0):  # nudge: relative change of the checksum
+        tr, te, desc = real(c, log)
         return tr, te, {**desc, "fingerprint": f"{nudge:024.0e}"[:24],  # not the saved one
                         "checksum": desc["checksum"] * (1 + nudge) + nudge}
 
@@ -391,7 +391,7 @@ def test_resume_accepts_leaves_regenerated_with_other_rounding(tmp_path, monkeyp
     out = train.train(card, resume=True, progress=False, log=lambda *a: lines.append(" ".join(map(str, a))))
     assert out["step"] == 4 and any("last bits" in line for line in lines), lines
     # a checksum that moved by more than rounding could: other data
-    monkeypatch.setattr(train, "load_clips", lambda c: rounded_elsewhere(c, nudge=1e-3))
+    monkeypatch.setattr(train, "load_clips", lambda c, log=None: rounded_elsewhere(c, log, nudge=1e-3))
     write_card(tmp_path, samples=192)
     with pytest.raises(InterpError, match="different data"):
         train.train(card, resume=True, progress=False, log=lambda *a: None)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["frame_label", "conditioning_labels", "frame_index", "frame_position", "normalize"]
+__all__ = ["frame_label", "conditioning_labels", "frame_index", "frame_position", "normalize", "NUMBERED_LABEL"]
 
 
 def frame_label(offset: int) -> str:
@@ -43,7 +43,8 @@ def frame_position(index: int, present: int) -> str:
 
 
 _SPACED = re.compile(r"\bt\s*([+-])\s*(\d+)\b")
-_NUMBERED = re.compile(r"^t\s*=\s*(\d+)$")
+#: an old-style numbered frame label such as "t = 2" (the plots translate these to t-1, t, t+1)
+NUMBERED_LABEL = re.compile(r"^t\s*=\s*(\d+)$")
 _NEXT = re.compile(r"\bnext frame\b")
 
 
@@ -57,7 +58,7 @@ def normalize(text: str, tau: int | None = None) -> str:
     """
     if not isinstance(text, str):
         return text
-    numbered = _NUMBERED.match(text.strip())
+    numbered = NUMBERED_LABEL.match(text.strip())
     if numbered:
         return text if tau is None else frame_label(int(numbered.group(1)) - int(tau))
     text = _SPACED.sub(lambda m: frame_label(int(m.group(2)) * (1 if m.group(1) == "+" else -1)), text)

@@ -144,13 +144,13 @@ def _gallery(specs: list[FigureSpec], out_dir: Path, manifest: Path, tracked: bo
     tables, so the page depends on the committed files alone (not on what this checkout computed)."""
     tables = None
     if tracked:
-        from interp.figures.cache import _CacheProblem, read_committed_table
+        from interp.figures.cache import CacheProblem, read_committed_table
 
         tables = {}
         for spec in specs:
             try:
                 committed = read_committed_table(_tables_dir(manifest), spec)
-            except _CacheProblem:
+            except CacheProblem:
                 committed = None
             tables[spec.id] = None if committed is None else committed.table
     return write_gallery(specs, out_dir, manifest.name, tables=tables)
@@ -192,7 +192,7 @@ def _render(args, specs: list[FigureSpec], all_specs: list[FigureSpec], preset, 
 
     from interp.figures import adapters
     from interp.figures.cache import (
-        _CacheProblem,
+        CacheProblem,
         cache_key,
         material_differences,
         read_committed_table,
@@ -228,7 +228,7 @@ def _render(args, specs: list[FigureSpec], all_specs: list[FigureSpec], preset, 
                         key, material = cache_key(spec)
                         try:
                             committed = read_committed_table(tables_dir, spec)
-                        except _CacheProblem as err:
+                        except CacheProblem as err:
                             unusable = f"its committed table is unusable ({err})"
                     if committed is not None and committed.key == key and not args.no_cache:
                         table, where = committed.table, "from its committed table"

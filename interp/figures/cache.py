@@ -74,7 +74,7 @@ def _natural_video_inputs(spec: FigureSpec) -> list:
     return candidates[: used + 1]
 
 
-class _CacheProblem(Exception):
+class CacheProblem(Exception):
     """A cache entry that cannot be used or written; the message says why (one line)."""
 
 
@@ -198,7 +198,7 @@ def _encode(value) -> str:
         return "f:nan" if math.isnan(v) else f"f:{v!r}"
     if isinstance(value, str):
         return f"s:{value}"
-    raise _CacheProblem(f"a cell holds a {type(value).__name__}, which a CSV cannot hold exactly")
+    raise CacheProblem(f"a cell holds a {type(value).__name__}, which a CSV cannot hold exactly")
 
 
 def _decode(text: str):
@@ -227,10 +227,10 @@ def _table_to_csv(table: "pd.DataFrame") -> tuple[bytes, list[dict]]:
 
     index = table.index
     if not isinstance(index, pd.RangeIndex) or index.start != 0 or index.step != 1:
-        raise _CacheProblem("its index is not 0..n-1")
+        raise CacheProblem("its index is not 0..n-1")
     names = list(table.columns)
     if not names or not all(isinstance(c, str) for c in names) or len(set(names)) != len(names):
-        raise _CacheProblem("its column names are not unique strings")
+        raise CacheProblem("its column names are not unique strings")
     cells, schema = {}, []
     for name in names:
         col = table[name]
@@ -280,7 +280,7 @@ def _csv_to_table(data: bytes, schema: list[dict]) -> "pd.DataFrame":
 def read_cached_table(cache_dir: str | Path, spec: FigureSpec, key: str) -> "pd.DataFrame | None":
     """The cached table of ``spec`` for ``key``; None when there is none.
 
-    Raises :class:`_CacheProblem` (one line) for an entry that exists but cannot be used:
+    Raises :class:`CacheProblem` (one line) for an entry that exists but cannot be used:
     unreadable, for another key, or a CSV that does not match the checksum in its sidecar.
     """
     import hashlib
@@ -292,17 +292,17 @@ def read_cached_table(cache_dir: str | Path, spec: FigureSpec, key: str) -> "pd.
     try:
         meta = json.loads(meta_path.read_bytes().decode("utf-8"))
         if not isinstance(meta, dict) or meta.get("format") != _CACHE_FORMAT or meta.get("key") != key:
-            raise _CacheProblem("its sidecar is not for this key")
+            raise CacheProblem("its sidecar is not for this key")
         data = csv_path.read_bytes()
         if hashlib.sha256(data).hexdigest() != meta.get("csv_sha256"):
-            raise _CacheProblem("its CSV does not match the checksum in its sidecar")
+            raise CacheProblem("its CSV does not match the checksum in its sidecar")
         table = _csv_to_table(data, meta["columns"])
         if len(table) != meta.get("rows"):
-            raise _CacheProblem(f"it has {len(table)} rows, its sidecar says {meta.get('rows')}")
-    except _CacheProblem:
+            raise CacheProblem(f"it has {len(table)} rows, its sidecar says {meta.get('rows')}")
+    except CacheProblem:
         raise
     except Exception as err:  # anything unreadable: the entry is ignored, never trusted
-        raise _CacheProblem(describe(err)) from None
+        raise CacheProblem(describe(err)) from None
     return table
 
 
@@ -312,7 +312,7 @@ def write_cached_table(cache_dir: str | Path, spec: FigureSpec, key: str, materi
 
     The CSV is read back first and must equal the table exactly (values and dtypes), so that
     a figure drawn from the cache is the figure drawn from a fresh computation; otherwise, or
-    when the folder cannot be written, :class:`_CacheProblem` says why.
+    when the folder cannot be written, :class:`CacheProblem` says why.
     """
     import hashlib
     import json
@@ -320,11 +320,11 @@ def write_cached_table(cache_dir: str | Path, spec: FigureSpec, key: str, materi
     try:
         data, schema = _table_to_csv(table)
         if not _csv_to_table(data, schema).equals(table):
-            raise _CacheProblem("its CSV does not read back exactly")
-    except _CacheProblem:
+            raise CacheProblem("its CSV does not read back exactly")
+    except CacheProblem:
         raise
     except Exception as err:
-        raise _CacheProblem(f"cannot write it as CSV: {describe(err)}") from None
+        raise CacheProblem(f"cannot write it as CSV: {describe(err)}") from None
     csv_path, meta_path = cache_paths(cache_dir, spec, key)
     meta = {"format": _CACHE_FORMAT, "key": key, "material": material, "figure": spec.id, "rows": len(table),
             "columns": schema, "csv_sha256": hashlib.sha256(data).hexdigest(),
@@ -337,7 +337,7 @@ def write_cached_table(cache_dir: str | Path, spec: FigureSpec, key: str, materi
         with atomic_write(meta_path, "wb") as f:
             f.write(json.dumps(meta, indent=1, sort_keys=True, allow_nan=True).encode("utf-8") + b"\n")
     except (OSError, InterpError) as err:
-        raise _CacheProblem(f"cannot write {csv_path.parent}: {describe(err)}") from None
+        raise CacheProblem(f"cannot write {csv_path.parent}: {describe(err)}") from None
     return csv_path
 
 
@@ -362,7 +362,7 @@ def committed_paths(tables_dir: str | Path, spec: FigureSpec) -> tuple[Path, Pat
 def read_committed_table(tables_dir: str | Path, spec: FigureSpec) -> CommittedTable | None:
     """The committed table of ``spec``; None when it has none.
 
-    Raises :class:`_CacheProblem` (one line) for one that exists but cannot be used: an
+    Raises :class:`CacheProblem` (one line) for one that exists but cannot be used: an
     unreadable sidecar, one for another figure or analysis, or a CSV that does not match the
     checksum in it.
     """
@@ -376,20 +376,20 @@ def read_committed_table(tables_dir: str | Path, spec: FigureSpec) -> CommittedT
     try:
         meta = json.loads(meta_path.read_bytes().decode("utf-8"))
         if not isinstance(meta, dict) or meta.get("format") != _COMMITTED_FORMAT or meta.get("figure") != spec.id:
-            raise _CacheProblem(f"{meta_path.name} is not the provenance of figure {spec.id!r}")
+            raise CacheProblem(f"{meta_path.name} is not the provenance of figure {spec.id!r}")
         material = meta.get("material")
         if not isinstance(material, dict) or material.get("analysis") != spec.analysis:
-            raise _CacheProblem(f"{meta_path.name} is for another analysis")
+            raise CacheProblem(f"{meta_path.name} is for another analysis")
         data = gzip.decompress(csv_path.read_bytes())
         if hashlib.sha256(data).hexdigest() != meta.get("csv_sha256"):
-            raise _CacheProblem(f"{csv_path.name} does not match the checksum in {meta_path.name}")
+            raise CacheProblem(f"{csv_path.name} does not match the checksum in {meta_path.name}")
         table = _csv_to_table(data, meta["columns"])
         if len(table) != meta.get("rows"):
-            raise _CacheProblem(f"{csv_path.name} has {len(table)} rows, {meta_path.name} says {meta.get('rows')}")
-    except _CacheProblem:
+            raise CacheProblem(f"{csv_path.name} has {len(table)} rows, {meta_path.name} says {meta.get('rows')}")
+    except CacheProblem:
         raise
     except Exception as err:  # anything unreadable is never trusted
-        raise _CacheProblem(describe(err)) from None
+        raise CacheProblem(describe(err)) from None
     return CommittedTable(table, str(meta.get("key")), material, meta_path)
 
 
@@ -399,7 +399,7 @@ def write_committed_table(tables_dir: str | Path, spec: FigureSpec, key: str, ma
 
     The bytes depend on the table alone (gzip without a time stamp or file name, sorted JSON),
     so writing the same table again changes no file. The CSV must read back exactly
-    (:class:`_CacheProblem` otherwise).
+    (:class:`CacheProblem` otherwise).
     """
     import gzip
     import hashlib
@@ -408,11 +408,11 @@ def write_committed_table(tables_dir: str | Path, spec: FigureSpec, key: str, ma
     try:
         data, schema = _table_to_csv(table)
         if not _csv_to_table(data, schema).equals(table):
-            raise _CacheProblem("its CSV does not read back exactly")
-    except _CacheProblem:
+            raise CacheProblem("its CSV does not read back exactly")
+    except CacheProblem:
         raise
     except Exception as err:
-        raise _CacheProblem(f"cannot write it as CSV: {describe(err)}") from None
+        raise CacheProblem(f"cannot write it as CSV: {describe(err)}") from None
     csv_path, meta_path = committed_paths(tables_dir, spec)
     meta = {"format": _COMMITTED_FORMAT, "figure": spec.id, "key": key, "material": material, "rows": len(table),
             "columns": schema, "csv_sha256": hashlib.sha256(data).hexdigest()}
@@ -424,7 +424,7 @@ def write_committed_table(tables_dir: str | Path, spec: FigureSpec, key: str, ma
         with atomic_write(meta_path, "wb") as f:
             f.write(json.dumps(meta, indent=1, sort_keys=True, allow_nan=True).encode("utf-8") + b"\n")
     except (OSError, InterpError) as err:
-        raise _CacheProblem(f"cannot write {csv_path.parent}: {describe(err)}") from None
+        raise CacheProblem(f"cannot write {csv_path.parent}: {describe(err)}") from None
     return meta_path
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 from interp._util.errors import InterpError
 from interp._util.io import atomic_write
-from interp.figures.cache import _CacheProblem, cache_key, cache_paths, read_cached_table, write_cached_table
+from interp.figures.cache import CacheProblem, cache_key, cache_paths, read_cached_table, write_cached_table
 from interp.figures.manifest import DPI, IMAGE_FORMATS, TABLE_FORMATS, FigureSpec
 from interp.figures.registry import ANALYSES, PLOTS
 
@@ -127,7 +127,7 @@ def figure_table(spec: FigureSpec, cache_dir: str | Path | None = None, *,
     if not refresh:
         try:
             table = read_cached_table(cache_dir, spec, key)
-        except _CacheProblem as err:
+        except CacheProblem as err:
             notes.append(f"cache entry {cache_paths(cache_dir, spec, key)[0].name} ignored ({err}); recomputing")
         else:
             if table is not None:
@@ -136,6 +136,6 @@ def figure_table(spec: FigureSpec, cache_dir: str | Path | None = None, *,
     table = compute_table(spec)
     try:
         write_cached_table(cache_dir, spec, key, material, table, time.perf_counter() - t0)
-    except _CacheProblem as err:
+    except CacheProblem as err:
         notes.append(f"table not cached: {err}")
     return table, "computed", notes

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from interp._util.errors import InterpError
-from interp._util.labels import _NUMBERED, frame_index, normalize
+from interp._util.labels import NUMBERED_LABEL, frame_index, normalize
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -130,7 +130,7 @@ def _grid_tau(first: "pd.DataFrame", raw) -> int | None:
         values = first["tau"].dropna()
         if len(values):
             return int(values.iloc[0])
-    numbered = np.array([bool(_NUMBERED.match(str(t))) for t in raw]) & (first["role"].astype(str).to_numpy()
+    numbered = np.array([bool(NUMBERED_LABEL.match(str(t))) for t in raw]) & (first["role"].astype(str).to_numpy()
                                                                        == "conditioning")
     if not numbered.any():
         return None
