@@ -385,3 +385,26 @@ def test_the_sampler_gives_one_clip_the_same_draws_unbatched_and_in_a_batch_of_o
     one, b1 = call(c[1]), call(c[1:2])
     assert tuple(b1.shape) == (1, *one.shape)
     torch.testing.assert_close(b1[0].nan_to_num(-1), one.nan_to_num(-1), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["sample", "one_step"])
+def test_one_seed_per_conditioning_gives_each_clip_its_samples_alone(net, clips, name):
+    """With a seed per conditioning, clip i of a batch of three gets exactly the samples it
+    gets alone with seed s_i; with one int seed the batch shares one stream (other rows)."""
+    _, c = clips
+    # an untrained net's chains stop at max_iter with NaN samples: compare their last states
+    call = {"sample": lambda cc, s: interp.sample(net, cc, 2, seed=s, max_iter=3, warn=False,
+                                                  return_info=True)[1].last_y,
+            "one_step": lambda cc, s: interp.one_step(net, cc, 2, seed=s)}[name]
+    seeds = [7, 3, 11]
+    assert torch.isfinite(call(c, seeds)).all()
+    batch = call(c, seeds)
+    for i, s in enumerate(seeds):
+        torch.testing.assert_close(batch[i].nan_to_num(-1), call(c[i], s).nan_to_num(-1), rtol=0, atol=0)
+    torch.testing.assert_close(call(c[1:2], [3]).nan_to_num(-1), call(c[1:2], 3).nan_to_num(-1), rtol=0, atol=0)
+    shared = call(c, 3)
+    assert not torch.equal(shared[1].nan_to_num(-1), call(c[1], 3).nan_to_num(-1))  # one stream: other rows
+    with pytest.raises(interp.InterpError, match="2 seeds for 3 conditionings"):
+        call(c, [1, 2])
+    with pytest.raises(interp.InterpError, match="seed"):
+        call(c, [1, -2, 3])

@@ -32,6 +32,12 @@ N chains, frozen ones included, of which chain i uses row i. Chain i's noise the
 depends only on the seed, N, i and k, not on ``batch_size``, on which other chains are still
 running, or on the device the denoiser runs on.
 
+A batch of B conditionings shares that one stream when ``seed`` is an int, so a clip's
+chains take other rows in a batch than alone. Give one seed per conditioning (a sequence of
+B ints) and each conditioning gets its own generator, drawing the same blocks for its own n
+chains in the same order: ``sample(net, c, n, seed=[s0, s1, s2])[i]`` then equals
+``sample(net, c[i], n, seed=s_i)``, and a batch of one with ``seed=[s]`` equals ``seed=s``.
+
 Accounting. ``iterations`` is K, the number of loop iterations (residuals computed);
 ``evaluations`` is the number of denoiser calls for the chain: K + 1 for a converged chain
 (the last one is x_hat(y_K)), K for a chain stopped by ``max_iter`` or divergence (no final
@@ -198,11 +204,39 @@ class MissingSeedError(InterpError, TypeError):
     missing argument)."""
 
 
-def _require_seed(fn: str, seed) -> int:
+def _require_seed(fn: str, seed) -> int | list[int]:
+    """``seed`` checked: an int, or a list of ints (one per conditioning)."""
     if seed is None:
         raise MissingSeedError(f"{fn}() needs an explicit seed, e.g. {fn}(net, c, n, seed=0): "
                                "every random process in interp takes one")
+    if isinstance(seed, (list, tuple, np.ndarray, torch.Tensor)):
+        values = np.asarray(seed.tolist() if isinstance(seed, torch.Tensor) else seed, dtype=object)
+        if values.ndim != 1 or not len(values):
+            raise InterpError(f"seed must be an int or a non-empty list of ints (one per conditioning), "
+                              f"got shape {values.shape}")
+        return [check_int("seed", v, 0, SEED_LIMIT) for v in values]
     return check_int("seed", seed, 0, SEED_LIMIT)
+
+
+class _Streams:
+    """The sampler's noise: one generator for all chains (an int seed), or one per
+    conditioning (a list of seeds), each drawing the rows of its own ``n`` chains."""
+
+    def __init__(self, seed: int | list[int], n_cond: int, n: int, fn: str = "sample"):
+        if isinstance(seed, int):
+            self.parts = [(torch.Generator().manual_seed(seed), n_cond * n)]
+        else:
+            if len(seed) != n_cond:
+                raise InterpError(f"{fn}(): {len(seed)} seeds for {n_cond} conditionings "
+                                  "(give one int, or one seed per conditioning)")
+            self.parts = [(torch.Generator().manual_seed(s), n) for s in seed]
+
+    def randn(self, n_chains: int, shape) -> torch.Tensor:
+        """A fresh ``[n_chains, *shape]`` block of standard normal draws."""
+        blocks = [torch.randn((k, *shape), generator=g) for g, k in self.parts]
+        out = blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+        assert len(out) == n_chains
+        return out
 
 
 def _as_conditioning(c, denoiser=None) -> tuple[torch.Tensor, bool]:
@@ -275,8 +309,8 @@ class _Network:
         return out
 
 
-def _initial_noise(generator: torch.Generator, n_chains: int, shape, sigma_init: float, like: torch.Tensor):
-    z = torch.randn((n_chains, 1, *shape), generator=generator)
+def _initial_noise(generator: _Streams, n_chains: int, shape, sigma_init: float, like: torch.Tensor):
+    z = generator.randn(n_chains, (1, *shape))
     return (0.5 + sigma_init * z).to(device=like.device, dtype=like.dtype)
 
 
@@ -285,7 +319,7 @@ def _run_chains(
     n_chains: int,
     frame_shape,
     like: torch.Tensor,
-    generator: torch.Generator,
+    generator: _Streams,
     *,
     sigma_init: float,
     sigma_stop: float,
@@ -357,7 +391,7 @@ def _run_chains(
         alpha = step_size(k, h0)
         g2 = max((1.0 - beta * alpha) ** 2 - (1.0 - alpha) ** 2, 0.0)
         gamma = (math.sqrt(g2) * sigma).to(y.dtype).view(-1, 1, 1, 1)
-        z = torch.randn((N, 1, *frame_shape), generator=generator).to(device=y.device, dtype=y.dtype)
+        z = generator.randn(N, (1, *frame_shape)).to(device=y.device, dtype=y.dtype)
         kc = keep.cpu()
         step = act[kc]
         y[step] = y[step] + alpha * s[keep] + gamma[keep] * z[step]
@@ -432,11 +466,13 @@ def sample(
         dtype; finite values.
     n : int
         Samples per conditioning.
-    seed : int
+    seed : int or sequence of int
         Required (there is no default: every random process in interp takes an explicit
         seed; leaving it out raises a one-line :class:`MissingSeedError`, an InterpError and
-        a TypeError). Seeds this call's generator (see the module docstring for the draw
-        order): the same seed gives the same samples whatever ``batch_size`` is.
+        a TypeError). An int seeds this call's generator (see the module docstring for the
+        draw order): the same seed gives the same samples whatever ``batch_size`` is. A
+        sequence of B ints seeds one generator per conditioning, so each conditioning's
+        samples are those it gets alone with its own seed.
     sigma_init : float
         Standard deviation of the initial noise, y_0 = 0.5 + sigma_init z (paper: 3).
     sigma_stop : float
@@ -482,7 +518,7 @@ def sample(
     cond_index = torch.arange(B).repeat_interleave(n)
     settings = dict(sigma_init=sigma_init, sigma_stop=sigma_stop, beta=beta, h0=h0, max_iter=max_iter,
                     sigma_max=sigma_max, seed=seed, batch_size=batch_size)
-    generator = torch.Generator().manual_seed(seed)
+    generator = _Streams(seed, B, n)
     with evaluating(denoiser):
         net = _Network(_in_dtype(denoiser, c.dtype), c, cond_index, batch_size)
         flat, raw = _run_chains(
@@ -509,8 +545,8 @@ def one_step(denoiser: Denoiser, c, n: int = 1, seed: int | None = None, *, sigm
     ``info.trace_xhat[:, 0]`` of ``sample(..., trace=[0], return_info=True)`` (shared
     conditioning).
 
-    ``seed`` is required, as for :func:`sample`; ``c`` may have any floating dtype and the
-    result is in the network's dtype, as for :func:`sample`.
+    ``seed`` is required, as for :func:`sample` (an int, or one per conditioning); ``c`` may
+    have any floating dtype and the result is in the network's dtype, as for :func:`sample`.
 
     Returns
     -------
@@ -523,7 +559,7 @@ def one_step(denoiser: Denoiser, c, n: int = 1, seed: int | None = None, *, sigm
     _check_settings(sigma_init, SIGMA_STOP, BETA, H0, 1, None, batch_size)
     c, shared = _as_conditioning(c, denoiser)
     B = c.shape[0]
-    generator = torch.Generator().manual_seed(seed)
+    generator = _Streams(seed, B, n, "one_step")
     out = _one_step(denoiser, c, torch.arange(B).repeat_interleave(n), generator, sigma_init, batch_size)
     return out.reshape(*((n,) if shared else (B, n)), *out.shape[1:])
 
@@ -615,7 +651,7 @@ def generate_recursive(
     seqs = frames.repeat_interleave(n, dim=0)  # [M, T0, H, W], clip-major
     M = len(seqs)
     out = torch.cat([seqs, torch.full((M, k, *seqs.shape[-2:]), float("nan"), dtype=seqs.dtype)], 1)
-    generator = torch.Generator().manual_seed(seed)
+    generator = _Streams(seed, M, 1)
     alive = torch.ones(M, dtype=torch.bool)
     infos: list[SampleInfo] = []
     chain_shape = (n,) if shared else (B, n)
