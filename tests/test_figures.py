@@ -255,6 +255,17 @@ def test_cache_key_follows_checkpoint_bytes_params_and_version(tmp_path, monkeyp
     assert figures.cache_key(restyled)[0] == key
     assert figures.cache_key(dataclasses.replace(spec, params={"k": 3, "n_examples": 1}))[0] != key
     assert figures.cache_key(dataclasses.replace(spec, params={"n_examples": 1, "k": 2}))[0] == key  # canonical
+    # one analysis's version: its keys change, version 1 is the key without an entry, others keep theirs
+    other = dataclasses.replace(spec, analysis="occlusion_example")
+    other_key = figures.cache_key(other)[0]
+    monkeypatch.setitem(figures_cache.ANALYSIS_VERSIONS, "recursive_generation", 1)
+    assert figures.cache_key(spec)[0] == key
+    monkeypatch.setitem(figures_cache.ANALYSIS_VERSIONS, "recursive_generation", 2)
+    new_key, new_material = figures.cache_key(spec)
+    assert new_key != key and figures.cache_key(other)[0] == other_key
+    assert figures_cache.material_differences(material, new_material) == [
+        "code version of recursive_generation (1 -> 2)"]
+    monkeypatch.setitem(figures_cache.ANALYSIS_VERSIONS, "recursive_generation", 1)
     monkeypatch.setattr(figures_cache, "CACHE_VERSION", figures_cache.CACHE_VERSION + 1)
     assert figures.cache_key(spec)[0] != key
     monkeypatch.undo()

@@ -28,6 +28,13 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 #: cached table is then recomputed.
 CACHE_VERSION = 5  # 5: classify locates the disks and reads soft edges; ideal floor in occlusion_sweep
 
+#: Version of one analysis, for a change that touches its table alone: bump (or add) its entry
+#: and only that analysis's tables are recomputed. An analysis without an entry has version 1,
+#: which the key leaves out (so adding this table changed no other key).
+ANALYSIS_VERSIONS = {
+    "evidence_weighting": 2,  # 2: each clip's noise from its own generator (clip_seed), batch-independent
+}
+
 
 #: Default cache folder, inside the output folder (``figures/cache``, ignored by git).
 CACHE_FOLDER = "cache"
@@ -139,7 +146,8 @@ def _canonical(value) -> str:
 def cache_key(spec: FigureSpec) -> tuple[str, dict]:
     """``(key, material)``: what a figure's table depends on, and its SHA-256.
 
-    The material is :data:`CACHE_VERSION`, the analysis name, its params, and for each model
+    The material is :data:`CACHE_VERSION`, the analysis name (and its :data:`ANALYSIS_VERSIONS`
+    entry, if any), its params, and for each model
     the SHA-256 of its checkpoint's bytes with its card's ``[model]`` and ``[data]`` tables
     (plus the files :data:`CACHE_INPUTS` names: each by :func:`input_name`, with its
     :func:`data_fingerprint`, or null when absent). Title, caption, plot and outputs are not
@@ -165,8 +173,10 @@ def cache_key(spec: FigureSpec) -> tuple[str, dict]:
     for p in (hook(spec) if hook else []):
         p = Path(p)
         inputs[input_name(p)] = data_fingerprint(p) if p.is_file() else None
-    material = json.loads(_canonical({"cache_version": CACHE_VERSION, "analysis": spec.analysis,
-                                      "params": spec.params, "models": models, "inputs": inputs}))
+    material = {"cache_version": CACHE_VERSION, "analysis": spec.analysis}
+    if ANALYSIS_VERSIONS.get(spec.analysis, 1) != 1:
+        material["analysis_version"] = ANALYSIS_VERSIONS[spec.analysis]
+    material = json.loads(_canonical({**material, "params": spec.params, "models": models, "inputs": inputs}))
     return hashlib.sha256(_canonical(material).encode("ascii")).hexdigest(), material
 
 
@@ -436,6 +446,9 @@ def material_differences(old: dict, new: dict) -> list[str]:
         out.append(f"code version (CACHE_VERSION {old.get('cache_version')} -> {new.get('cache_version')})")
     if old.get("analysis") != new.get("analysis"):
         out.append(f"analysis ({old.get('analysis')} -> {new.get('analysis')})")
+    elif old.get("analysis_version", 1) != new.get("analysis_version", 1):
+        out.append(f"code version of {new.get('analysis')} ({old.get('analysis_version', 1)} -> "
+                   f"{new.get('analysis_version', 1)})")
     if old.get("params") != new.get("params"):
         changed = sorted(k for k in set(old.get("params") or {}) | set(new.get("params") or {})
                          if (old.get("params") or {}).get(k) != (new.get("params") or {}).get(k))
