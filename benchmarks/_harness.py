@@ -28,7 +28,8 @@ MEMORY_NOTE = (
     "/proc/self/clear_refs; it is absolute, so it includes the interpreter, torch and the benchmark's "
     "data. rss_rise_mb is the part the call added (VmHWM minus the resident set just before the call; "
     "memory freed earlier and reused by the allocator is not counted). Where the peak cannot be reset "
-    "(no /proc) the process's ru_maxrss so far stands in. A row measured in a child process (a command's "
+    "(no /proc, or clear_refs refused) the process's ru_maxrss so far stands in, and the rise is "
+    "reported only when the call raised it (otherwise it is unknown: blank). A row measured in a child process (a command's "
     "wall time) reports that child's ru_maxrss (no rise). On a GPU run peak_gpu_mb is "
     "torch.cuda.max_memory_allocated during the call (reset before it). Rows derived from a measurement "
     "(FLOP shares, evaluation counts, quality deltas) carry the memory of the measurement they come from."
@@ -87,10 +88,10 @@ class PeakRSS:
 
     def __enter__(self) -> "PeakRSS":
         _note_peak(_status_kb("VmHWM"))
+        self.rss0 = _status_kb("VmRSS")
         self.resettable = _reset_peak()
-        self.rss0 = _status_kb("VmRSS") if self.resettable else None
         self.maxrss0 = _maxrss_kb()
-        self.mb = self.rise_mb = 0.0
+        self.mb, self.rise_mb = 0.0, None
         return self
 
     def __exit__(self, *exc) -> None:
@@ -98,8 +99,14 @@ class PeakRSS:
         if self.rss0 is not None and hwm is not None:
             self.mb, self.rise_mb = hwm / 1024.0, max(0.0, (hwm - self.rss0) / 1024.0)
         else:
+            # no reset: ru_maxrss is the process's peak so far. If the block raised it, that is
+            # the block's peak; if not, the block's peak is hidden under an earlier one, and its
+            # rise is unknown (None), never a silent 0.
             maxrss = _maxrss_kb()
-            self.mb, self.rise_mb = maxrss / 1024.0, max(0.0, (maxrss - self.maxrss0) / 1024.0)
+            self.mb = maxrss / 1024.0
+            if maxrss > self.maxrss0:
+                base = self.rss0 if self.rss0 is not None else self.maxrss0
+                self.rise_mb = max(0.0, (maxrss - base) / 1024.0)
         _note_peak(hwm)
 
 

@@ -13,6 +13,7 @@ the canonical sweep against the rule's probability. Every row names its target.
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
@@ -66,10 +67,12 @@ def _deterministic(net, smoke: bool) -> dict:
     per_scene = valid.groupby("scene")["right_front"].apply(lambda v: float((v > 0.5).mean()))
     k = 2 if smoke else 9
     starts = 2 if smoke else 64
-    ratios = {}
+    ratios, seconds = {}, {}
     for mode in ("sample", "onestep"):
+        t0 = time.perf_counter()
         table = disk_persistence(net, n_starts=starts, k=k, seed=0, mode=mode, **({"data_n": 500} if smoke else {}),
                                  **opts)
+        seconds[mode] = time.perf_counter() - t0
         r = persistence_ratio(table)
         ratios[mode] = float(r.loc[r["step"] == k, "ratio"].iloc[0])
     return {"invalid": t["invalid_rate"], "larger_front": t["larger_front"]["freq"],
@@ -77,7 +80,8 @@ def _deterministic(net, smoke: bool) -> dict:
             "equal_scene_min": float(per_scene.min()) if len(per_scene) else float("nan"),
             "equal_scene_max": float(per_scene.max()) if len(per_scene) else float("nan"),
             "equal_valid": int(len(valid)), "equal_scenes_with_valid": int(len(per_scene)),
-            "persistence_sample": ratios["sample"], "persistence_onestep": ratios["onestep"]}
+            "persistence_sample": ratios["sample"], "persistence_onestep": ratios["onestep"],
+            "persistence_seconds_sample": seconds["sample"], "persistence_seconds_onestep": seconds["onestep"]}
 
 
 def _stochastic(net, smoke: bool) -> dict:
@@ -89,6 +93,10 @@ def _stochastic(net, smoke: bool) -> dict:
     cal = calibration(sweep.samples, "stochastic", n_boot=200 if smoke else 1000, seed=0)
     return {"calibration": cal["error"], "calibration_lo": cal["error_ci"][0], "calibration_hi": cal["error_ci"][1],
             "invalid": decision_targets(sweep.samples)["invalid_rate"]}
+
+
+def starts_note(smoke: bool) -> str:
+    return "2 starts x 2 frames" if smoke else "64 starts x 9 frames"
 
 
 # key -> (metric, unit, target, test of the target)
@@ -137,6 +145,11 @@ def run(ctx: Context) -> dict:
                 meets = bool(ok(v)) if ok is not None else None
                 rows.append(row(f"{kind}/{label}/{key}", metric, unit, v, mem=mem, target=target, meets_target=meets,
                                 note=f"{label} after {seen / 1e6:.2f}M samples" if seen else label))
+            if "persistence_seconds_sample" in s:  # what Algorithm 2 costs over one-step recursion
+                rows.append(row(f"{kind}/{label}/persistence_cost", "recursive generation wall time, sampled",
+                                "s", s["persistence_seconds_sample"], baseline="one-step recursion",
+                                baseline_values=s["persistence_seconds_onestep"], mem=mem,
+                                note=f"{starts_note(ctx.smoke)}; ratio: sampled over one-step"))
             notes.append(f"{kind}/{label} ({seen / 1e6:.2f}M samples): "
                          + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in s.items()))
     return {"rows": rows, "notes": notes, "scores": scores}
