@@ -35,6 +35,12 @@ Benchmarks (one module each in this package):
     DAVIS32: output PSNR from -20 to 50 dB input, the identity margin at 30-50 dB, the gap to a
     prediction-only network at -10 dB, and the occlusion probes; differences and ratios against
     the current recipe. The measurement behind the `cpu` and `paper` recipes' defaults.
+``augment``
+    Augmentations that keep natural video's statistics (horizontal flip, time reversal, both)
+    against none, each a training run at equal compute on a subset of the natural clip set's
+    training videos sized so each clip is seen as often as in the long DAVIS32 runs; held-out
+    output PSNR from -10 to 50 dB input, the identity margin, and the overfit (training subset
+    minus held-out). The measurement behind the DAVIS32 cards' augmentation keys.
 ``sampler``
     Algorithm 2 (:func:`interp.sampler.sample`) with the shipped tau = 2 model: 64 chains on
     one moving-leaves test conditioning in one batched call, against the same 64 chains run one
@@ -84,5 +90,5 @@ the CPU results ``DIR/results.json`` and ``.md`` (written atomically). A run of 
 This package must not import torch at import time (``__main__`` sets the environment first).
 """
 
-BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "sampler",
-              "jacobian", "make_figures", "leaves_targets", "natural_set", "entropy_cost")
+BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "augment",
+              "sampler", "jacobian", "make_figures", "leaves_targets", "natural_set", "entropy_cost")
