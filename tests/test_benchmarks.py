@@ -304,9 +304,10 @@ def test_clock_on_the_cpu_uses_the_wall_clock_and_rss(harness):
     seconds, mem, out = harness.Clock().measure(lambda: np.ones(40 * 2**20 // 8).sum())
     assert out == 40 * 2**20 // 8 and seconds > 0
     assert mem.gpu_mb is None and mem.rss_mb >= 40
-    # where the peak can be reset the 40 MB array shows as a rise; where it cannot (some
-    # sandboxes refuse clear_refs) and this test process already peaked higher, it is unknown
-    assert mem.rise_mb is None or mem.rise_mb >= 30
+    # in a long test process the array may land in memory the allocator already holds (not a
+    # rise), or under an earlier peak that cannot be reset (unknown): the rise itself is
+    # checked in a fresh process below
+    assert mem.rise_mb is None or mem.rise_mb >= 0
     assert harness.process_peak_mb() >= mem.rss_mb
 
 

@@ -48,6 +48,7 @@ def main(argv=None) -> int:
               progress=not args.quiet, on_step=_weights_trace(args.trace_weights) if args.trace_weights else None,
               keep_state=args.keep_state)
     except PeerFailed:
+        _await_reporter()
         return 2  # the process that met the error has printed it
     except RuntimeError as err:
         import torch.distributed as dist
@@ -57,6 +58,22 @@ def main(argv=None) -> int:
             raise InterpError(f"lost contact with the other training processes ({first.strip()})") from None
         raise
     return 0
+
+
+REPORTER_GRACE_S = 60.0
+
+
+def _await_reporter() -> None:
+    """Under torchrun, a process whose peer met the error waits before it exits.
+
+    torchrun stops every worker as soon as one exits with an error. If this process left at
+    once, the process that reports the error could be stopped before it prints it (seen on a
+    busy machine: the job failed with no message). So this one waits, for at most
+    ``REPORTER_GRACE_S``; torchrun ends the wait as soon as the reporting process exits.
+    """
+    import time
+
+    time.sleep(REPORTER_GRACE_S)
 
 
 def _prog() -> str:
