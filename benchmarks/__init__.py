@@ -41,6 +41,13 @@ Benchmarks (one module each in this package):
     training videos sized so each clip is seen as often as in the long DAVIS32 runs; held-out
     output PSNR from -10 to 50 dB input, the identity margin, and the overfit (training subset
     minus held-out). The measurement behind the DAVIS32 cards' augmentation keys.
+``weighting``
+    The loss weightings at equal compute (the current EDM, the earlier cap, and the adaptive
+    weighting of :class:`interp.training.loss.AdaptiveWeighting`): on the translating video of
+    :mod:`interp.data.translating`, each arm's MSE over the exact conditional MMSE at noise
+    variances 1e-4..1e2; on the natural clip set at full size, the held-out output PSNR from -10
+    to 50 dB input, the identity margin and the gap to a prediction-only network. The
+    measurement behind the `cpu` and `paper` recipes' weighting.
 ``sampler``
     Algorithm 2 (:func:`interp.sampler.sample`) with the shipped tau = 2 model: 64 chains on
     one moving-leaves test conditioning in one batched call, against the same 64 chains run one
@@ -91,4 +98,4 @@ This package must not import torch at import time (``__main__`` sets the environ
 """
 
 BENCHMARKS = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "augment",
-              "sampler", "jacobian", "make_figures", "leaves_targets", "natural_set", "entropy_cost")
+              "weighting", "sampler", "jacobian", "make_figures", "leaves_targets", "natural_set", "entropy_cost")

@@ -15,7 +15,7 @@ from conftest import assert_one_line_error
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ("leaves_rate", "train_step", "train_data_overhead", "bf16_quality", "norm_choice", "recipe", "augment",
-         "sampler", "jacobian", "make_figures", "leaves_targets", "natural_set", "entropy_cost")
+         "weighting", "sampler", "jacobian", "make_figures", "leaves_targets", "natural_set", "entropy_cost")
 RECIPE_ARMS = ("cap1", "paper", "edm0.1", "edm0.03", "edm0.03-skip")
 # every row the smoke run must write, per benchmark (more may follow them)
 EXPECTED_ROWS = {
@@ -31,6 +31,10 @@ EXPECTED_ROWS = {
                for ema in ("", "+ema") for key in ("psnr_out@-10dB", "psnr_out@50dB", "identity_margin", "gap@-10dB")],
     "augment": [f"{arm}/{key}" for arm in ("none", "hflip", "reverse", "hflip+reverse")
                 for key in ("psnr_out@-10dB", "psnr_out@0dB", "psnr_out@40dB", "identity_margin", "overfit@0dB")],
+    "weighting": [f"translating/{arm}/{key}" for arm in ("edm0.1", "cap1", "adaptive")
+                  for key in ("ratio@0.0001", "ratio@100", "geomean", "worst")]
+    + [f"natural/{arm}/{key}" for arm in ("edm0.1", "cap1", "adaptive")
+       for key in ("psnr_out@-10dB", "psnr_out@50dB", "identity_margin", "gap@-10dB", "gap@0dB")],
     "sampler": ["batched_n64", "evaluations/batched_n64", "overhead/batched_n64", "sequential_n1",
                 "evaluations/sequential_n1", "overhead/sequential_n1"],
     "jacobian": ["filter_1px", "forward_1", "cli_wall", "split_jvp_8", "materialise_grad_loop_8"],

@@ -13,7 +13,7 @@ from interp.nets.unet import BiasFreeBatchNorm, UNet
 from interp.training import cards
 from interp.training import loop as train
 from interp.training.averaging import WeightAverage, ema_beta, recompute_statistics
-from interp.training.loss import Weighting, denoising_loss
+from interp.training.loss import AdaptiveWeighting, Weighting, denoising_loss
 
 
 def write_card(folder, name="c", samples=128, extra="", norm="none", recipe="smoke"):
@@ -204,3 +204,77 @@ def test_auto_precision_measures_and_a_resumed_run_keeps_its_choice(tmp_path, mo
     assert cfg["train_state"]["precision"] == "bf16"
     assert next(picks) == "fp32"  # not measured again on resume
     assert math.isfinite(cfg["results"]["test_onestep"])
+
+
+# ------------------------------------------------------------------------ adaptive weighting
+def test_adaptive_weighting_divides_by_each_bands_running_mean():
+    w = AdaptiveWeighting(bands=7, decay=0.5)  # one band per decade of sigma^2 on [1e-5, 1e2]
+    sigma = torch.tensor([1e-3, 1e-3, 1.0, 50.0])  # sigma^2 1e-6 (below the range), 1e-6, 1, 2500 (above)
+    assert w.band(sigma).tolist() == [0, 0, 5, 6]
+    assert w.band(torch.tensor([10 ** -2.25, 10 ** 0.75])).tolist() == [0, 6]  # inside: floor of the decade
+    with pytest.raises(InterpError, match="no running mean yet"):
+        w(sigma)
+    w.observe(sigma, torch.tensor([1.0, 3.0, 5.0, 7.0]))  # the first observation sets the mean
+    assert w.state() == [2.0, 0, 0, 0, 0, 5.0, 7.0]
+    w.observe(torch.tensor([1e-3, 1.0]), torch.tensor([4.0, 1.0]))  # then m <- 0.5 m + 0.5 mean
+    assert w.state() == [3.0, 0, 0, 0, 0, 3.0, 7.0]
+    assert torch.allclose(w(torch.tensor([1e-3, 1.0, 50.0])), torch.tensor([1 / 3, 1 / 3, 1 / 7]))
+    again = AdaptiveWeighting(bands=7, decay=0.5)
+    again.load_state(w.state())
+    assert again == w and again != AdaptiveWeighting(bands=7, decay=0.5)
+    assert str(w).startswith("1/m(sigma)")
+    for bad in ([1.0] * 6, [1.0] * 6 + [float("nan")], [1.0] * 6 + [-1.0], "x", [True] * 7):
+        with pytest.raises(InterpError, match="7 finite numbers"):
+            again.load_state(bad)
+    with pytest.raises(InterpError):
+        Weighting("adaptive")  # it has a state: the frozen Weighting cannot hold it
+
+
+def test_adaptive_loss_starts_at_one_and_weights_every_band_alike():
+    torch.manual_seed(0)
+    net = lambda y, c: y  # noqa: E731 - the identity: its squared error is sigma^2 |z|^2 / d
+    x, c, z = torch.rand(4, 1, 8, 8), torch.rand(4, 2, 8, 8), torch.randn(4, 1, 8, 8)
+    sigma = torch.tensor([0.004, 0.1, 0.101, 9.0])  # the middle two share a band
+    w = AdaptiveWeighting()
+    assert float(denoising_loss(net, x, c, sigma, z, w)) == pytest.approx(1.0)  # each band: its mean over its mean
+    err = sigma ** 2 * z.pow(2).flatten(1).mean(1)
+    assert err[-1] / err[0] > 1e6  # unweighted, the noisy end would be all of the loss
+    m = torch.tensor(w.state())[w.band(sigma)].float()
+    assert torch.allclose(m, torch.stack([err[0], err[1:3].mean(), err[1:3].mean(), err[3]]), rtol=1e-5)
+    assert float(denoising_loss(net, x, c, sigma, z, w)) == pytest.approx(1.0)  # the same batch again: still 1
+
+
+def test_adaptive_weighting_resumes_exactly(tmp_path):
+    extra = 'weighting = "adaptive"\nema_halflife = 200\n'
+    whole = write_card(tmp_path, name="whole", samples=96, extra=extra)
+    train.train(whole, progress=False, log=lambda *a: None, keep_state=True)
+    cut = write_card(tmp_path, name="cut", samples=96, extra=extra)
+    train.train(cut, max_minutes=1e-6, progress=False, log=lambda *a: None)
+    mid = checkpoint.read(cut.with_suffix(".safetensors"))
+    means = mid.config["train_state"]["weighting_state"]
+    assert len(means) == 28 and any(v > 0 for v in means)  # the running means are saved with the run
+    assert mid.config["weighting"].startswith("1/m(sigma)")
+    cfg = train.train(cut, resume=True, progress=False, log=lambda *a: None, keep_state=True)
+    assert cfg["train_state"]["done"]
+    a, b = checkpoint.read(whole.with_suffix(".safetensors")), checkpoint.read(cut.with_suffix(".safetensors"))
+    assert a.config["train_state"]["weighting_state"] == b.config["train_state"]["weighting_state"]
+    for k in a.model:
+        assert torch.equal(a.model[k], b.model[k]), k
+
+
+def test_a_corrupt_adaptive_state_is_refused_in_one_line(tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    card = write_card(tmp_path, samples=96, extra='weighting = "adaptive"\n')
+    train.train(card, max_minutes=1e-6, progress=False, log=lambda *a: None)
+    path = card.with_suffix(".safetensors")
+    from safetensors import safe_open
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    cfg = json.loads(meta["config"])
+    cfg["train_state"]["weighting_state"] = [1.0, "x"]
+    save_file(load_file(path), path, metadata={**meta, "config": json.dumps(cfg)})
+    with pytest.raises(InterpError, match="weighting_state"):
+        train.train(card, resume=True, progress=False, log=lambda *a: None)

@@ -139,7 +139,7 @@ from interp.training.cards import (
     read_card,
 )
 from interp.training.evaluation import EVAL_PSNRS, evaluate
-from interp.training.loss import Weighting, denoising_loss
+from interp.training.loss import AdaptiveWeighting, Weighting, denoising_loss
 from interp.training.windows import (
     contact_windows,
     dihedral,
@@ -565,6 +565,9 @@ def _check_training_state(old: ckpt_mod.Checkpoint, net: torch.nn.Module) -> Non
             isinstance(x, dict) and _is_int(x.get("from_step")) and x["from_step"] >= 0
             and isinstance(x.get("recipe"), dict) for x in stages)):
         raise InterpError(f"{where} its recipe history (stages) is corrupt")
+    ws = st.get("weighting_state")
+    if ws is not None and not (isinstance(ws, list) and all(_is_number(v) and math.isfinite(v) and v >= 0 for v in ws)):
+        raise InterpError(f"{where} its train_state is corrupt (weighting_state {short_repr(ws)})")
     if st.get("precision") not in (None, "fp32", "bf16"):
         raise InterpError(f"{where} its train_state is corrupt (precision {short_repr(st.get('precision'))})")
     expected = net.state_dict()
@@ -724,7 +727,9 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
             opt.load_state_dict(start["optim"])
         if start["generator"] is not None:
             gen.set_state(start["generator"])
-    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as err:
+        if isinstance(weighting, AdaptiveWeighting) and start["state"].get("weighting_state") is not None:
+            weighting.load_state(start["state"]["weighting_state"])  # the loss weights go on where they were
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError, InterpError) as err:
         procs.fail(f"{card.checkpoint_path} cannot be resumed: its training state does not load "
                    f"({type(err).__name__}: {' '.join(str(err).split())[:200]})")
     state = {"step": 0, "wall_seconds": 0.0, "done": False, "loss_ema": None}
@@ -764,7 +769,9 @@ def _train(procs: _Processes, card_path, resume: bool, max_minutes: float | None
         return {
             "card": card.name, "model": card.model, "recipe": tr, "data": data_desc, "init": init,
             "step": state["step"], "samples": state["samples"], "total_steps": total_steps,
-            "train_state": {**state, "done": done}, "results": results, "versions": _versions(),
+            "train_state": {**state, "done": done,
+                            **({"weighting_state": weighting.state()} if isinstance(weighting, AdaptiveWeighting) else {})},
+            "results": results, "versions": _versions(),
             "hardware": hardware, "processes": procs.world, "stages": start["stages"],
             "weighting": str(weighting), "weights": "average" if average is not None else "trained",
             **({"precision_rates": rates} if rates else {}),
