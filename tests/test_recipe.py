@@ -100,7 +100,7 @@ def test_the_cpu_and_paper_recipes_share_the_chosen_loss():
         r = cards.RECIPES[name]
         assert (r["weighting"], r["precision"]) == (cards.RECIPES["cpu"]["weighting"], "auto")
         assert r["ema_halflife"] == cards.RECIPES["cpu"]["ema_halflife"] > 0  # the averaged weights ship
-        assert (r["weighting"], r["sigma_data"]) == ("edm", 0.1)  # benchmarks/recipe.py's choice
+        assert r["weighting"] == "adaptive" and "sigma_data" not in r  # benchmarks/weighting.py's choice
 
 
 def test_training_loop_and_benchmarks_call_the_one_loss(tmp_path, monkeypatch):
