@@ -66,6 +66,37 @@ class TranslatingVideo:
         lam = np.linalg.eigvalsh(self.conditional_covariance())
         return np.array([np.mean(lam * s / (lam + s)) for s in np.atleast_1d(sigma2)])
 
+    def blind_mmse(self, sigma2, sigma2_range: tuple[float, float] = (1e-5, 1e2), draws: int = 2000,
+                   seed: int = 0) -> np.ndarray:
+        """The MSE per pixel of the best denoiser that is not told the noise level, at each noise variance.
+
+        The toolkit's denoisers are blind: they see y = x + sigma z and the past, not sigma. In the
+        interior (the (H - 1) x (W - 2) pixels whose source the past frame shows) the residual
+        r = y - (moved past frame) is the innovation plus the noise, white with variance q + sigma^2,
+        so only its energy s = |r|^2 says anything about sigma, and the best blind gain is the
+        posterior mean of q / (q + sigma^2) given s, under the training prior (log sigma^2 uniform
+        on ``sigma2_range``). Its excess over the known-sigma gain, E[(g_hat(s) - g)^2 s] / n, is
+        Monte-Carlo averaged over ``draws`` seeded chi-square draws of s; the entering-edge pixels
+        keep their known-sigma MMSE (they could sharpen the estimate of sigma only slightly), and
+        the curve is capped at sigma^2 (the identity is blind too). The I-MMSE integral of this
+        curve is how close to :meth:`entropy_bits` any blind network can come on this video.
+        """
+        s2 = np.atleast_1d(np.asarray(sigma2, dtype=float))
+        n = (self.H - self.shift[0]) * (self.W - self.shift[1])
+        lo, hi = (math.log(v) for v in sigma2_range)
+        prior = np.exp(np.linspace(lo, hi, 600))  # the prior on a fine log grid
+        V_prior = self.q + prior
+        rng = np.random.default_rng(seed)
+        out = self.mmse(s2)
+        for i, v in enumerate(s2):
+            V = self.q + v
+            s = V * rng.chisquare(n, draws)
+            ll = -0.5 * n * np.log(V_prior)[None] - 0.5 * s[:, None] / V_prior[None]
+            w = np.exp(ll - ll.max(1, keepdims=True))
+            g_hat = (w * (self.q / V_prior)[None]).sum(1) / w.sum(1)
+            out[i] += n / (self.H * self.W) * np.mean((g_hat - self.q / V) ** 2 * s / n)
+        return np.minimum(out, s2)
+
     def clips(self, n: int, seed: int) -> np.ndarray:
         """``n`` clips [n, 2, H, W] float32 in [0, 1] (past frame, next frame), seeded."""
         rng = np.random.default_rng(seed)
