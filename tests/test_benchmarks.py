@@ -63,11 +63,14 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+SMOKE_TIMEOUT = 1800  # seconds: the smoke run of every benchmark, on a machine other work keeps busy
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     # a safety net, not a speed target: every benchmark at smoke size, on a machine that may be busy
-    proc = _bench("--smoke", "--threads", "1", "--device", "cpu", "--out", out, timeout=1800)
+    proc = _bench("--smoke", "--threads", "1", "--device", "cpu", "--out", out, timeout=SMOKE_TIMEOUT - 60)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return out
 
@@ -80,6 +83,7 @@ def harness(monkeypatch):
     return h
 
 
+@pytest.mark.timeout(SMOKE_TIMEOUT)  # the module's smoke run happens in the first one's setup
 def test_smoke_results_are_complete_and_finite(smoke):
     data = json.loads((smoke / "results.json").read_text())
     assert data["format"] == "interp.benchmarks/1"
@@ -124,6 +128,7 @@ def test_smoke_results_are_complete_and_finite(smoke):
         assert ratios, f"{name} reports no ratio"
 
 
+@pytest.mark.timeout(SMOKE_TIMEOUT)  # the module's smoke run happens in the first one's setup
 def test_baselines_have_ratio_one_and_targets_are_reported(smoke):
     data = json.loads((smoke / "results.json").read_text())
     rows = {(b, r["name"]): r for b, e in data["benchmarks"].items() for r in e["rows"]}
@@ -140,6 +145,7 @@ def test_baselines_have_ratio_one_and_targets_are_reported(smoke):
     assert rows[("jacobian", "cli_wall")]["target"] == 3
 
 
+@pytest.mark.timeout(SMOKE_TIMEOUT)  # the module's smoke run happens in the first one's setup
 def test_recipe_compares_every_arm_with_the_current_recipe(smoke):
     entry = json.loads((smoke / "results.json").read_text())["benchmarks"]["recipe"]
     rows = {r["name"]: r for r in entry["rows"]}
@@ -158,6 +164,7 @@ def test_recipe_compares_every_arm_with_the_current_recipe(smoke):
     assert scores["leaves"]["edm0.1"]["psnr_out@0dB"] != scores["leaves"]["edm0.1+ema"]["psnr_out@0dB"]
 
 
+@pytest.mark.timeout(SMOKE_TIMEOUT)  # the module's smoke run happens in the first one's setup
 def test_augment_compares_each_augmentation_with_none(smoke):
     entry = json.loads((smoke / "results.json").read_text())["benchmarks"]["augment"]
     rows = {r["name"]: r for r in entry["rows"]}
@@ -190,6 +197,7 @@ def test_augment_subset_keeps_whole_videos_and_every_test_clip(harness):
     assert list(again.meta["video"]) == list(sub.meta["video"])  # seeded
 
 
+@pytest.mark.timeout(SMOKE_TIMEOUT)  # the module's smoke run happens in the first one's setup
 def test_training_flops_and_share_of_peak(smoke):
     data = json.loads((smoke / "results.json").read_text())
     rows = {r["name"]: r for r in data["benchmarks"]["train_step"]["rows"]}
@@ -203,6 +211,7 @@ def test_training_flops_and_share_of_peak(smoke):
     assert compiled.get("error") or compiled["ratio"] > 0
 
 
+@pytest.mark.timeout(SMOKE_TIMEOUT)  # the module's smoke run happens in the first one's setup
 def test_make_figures_times_the_figures_command(smoke):
     data = json.loads((smoke / "results.json").read_text())
     entry = data["benchmarks"]["make_figures"]
@@ -213,6 +222,7 @@ def test_make_figures_times_the_figures_command(smoke):
         assert rows["figures_cached"]["baseline"] == "figures"
 
 
+@pytest.mark.timeout(SMOKE_TIMEOUT)  # the module's smoke run happens in the first one's setup
 def test_only_replaces_one_entry_and_keeps_the_others(smoke, tmp_path):
     out = tmp_path / "res"
     out.mkdir()

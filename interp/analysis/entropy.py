@@ -194,7 +194,8 @@ class EntropyEstimate:
         ``mse_bound`` (``mse`` capped at sigma^2 and at the variance of the clean frames:
         what is integrated), ``capped`` (``"none"``, ``"identity"`` or ``"mean"``: which cap applied), ``integrand``
         (``mse_bound / sigma2``), ``gaussian_mse`` (the curve of the Gaussian fitted at the
-        largest level, for reference).
+        largest level, for reference), ``gain`` (the residual's calibrated gain, 1 without
+        calibration).
     summary : pandas.DataFrame
         One row: the estimate, its bootstrap interval, the terms of the formula (see
         :func:`entropy_from_mse`) in bits per pixel, and the settings.
@@ -287,6 +288,7 @@ def conditional_entropy(
     bit_depth: int = 8,
     batch_size: int = 256,
     sigma_aware: bool = False,
+    calibrate: bool = False,
     progress: bool = False,
 ) -> EntropyEstimate:
     """Estimate h(x_{t+1} | x_t, ..., x_{t-tau+1}) from a denoiser's MSE across noise levels (I-MMSE).
@@ -307,6 +309,19 @@ def conditional_entropy(
     the identity estimator has MSE sigma^2 and that one V, so the MMSE is below both and the
     estimate stays an upper bound even where a network does worse than either (the ``capped``
     column says where; V is fixed at its full-sample value in the bootstrap).
+
+    Calibration (``calibrate=True``). A blind network is not told sigma, but the I-MMSE integral
+    is over the MMSE of estimators that know it, so any estimator built from the network with
+    the noise level in hand gives an upper bound too. With calibration the curve is the MSE
+    of y + a(sigma^2) (denoiser(y, c) - y): the network's residual rescaled at each level by
+    the least-squares gain a = <x - y, r> / <r, r> (r = denoiser(y, c) - y), cross-fitted: the
+    clips are split in two seeded halves and each half is scored with the gain fitted on the
+    other, so no clip's error uses its own target (the estimate stays an upper bound in
+    expectation). a = 1 is the network, a = 0 the identity; the fitted gain corrects a residual
+    of the right direction but the wrong length, which is where a blind network loses most
+    (its gain has to be guessed from the noisy frame). The ``gain`` column of the curve holds
+    the mean of the two halves' gains. It is off by default: the plain curve is the network's
+    own error.
 
     The bootstrap resamples clips (with their noise), re-estimates each level's MSE and
     integrates again; the interval is the percentile interval of those draws.
@@ -346,6 +361,9 @@ def conditional_entropy(
         Clips per denoiser call (a memory bound; the result does not depend on it).
     sigma_aware : bool
         Pass the noise level to the denoiser (analytic oracles only).
+    calibrate : bool
+        Rescale the denoiser's residual at each level by a cross-fitted least-squares gain (see
+        above); needs at least 4 clips.
     progress : bool
         Show a progress bar (stderr).
 
@@ -371,6 +389,8 @@ def conditional_entropy(
     N, T, H, W = clips.shape
     if N < 2:
         raise InterpError(f"need at least 2 clips (the bootstrap resamples them), got {N}")
+    if calibrate and N < 4:
+        raise InterpError(f"calibrate needs at least 4 clips (two halves, each fitting the other's gain), got {N}")
     if tau is None:
         tau = getattr(denoiser, "tau", None)
         if tau is None:
@@ -403,6 +423,8 @@ def conditional_entropy(
     dev = _device_of(denoiser)
     e = np.zeros((N, len(sigma2)))
     nz = np.zeros((N, len(sigma2)))
+    cross = np.zeros((N, len(sigma2)))  # <x - y, r> / d, r = estimate - y (for the calibration)
+    rr = np.zeros((N, len(sigma2)))  # |r|^2 / d
     gen = torch.Generator().manual_seed(seed)
     bar = None
     if progress:
@@ -429,6 +451,10 @@ def conditional_entropy(
                         if not bool(torch.isfinite(err).all()):
                             raise InterpError(f"the denoiser returned non-finite values at sigma^2 = {s2:.3g}")
                         e[lo:lo + len(err), li] += err.cpu().numpy()
+                        if calibrate:
+                            r = est.double() - y.double()
+                            cross[lo:lo + len(err), li] += ((xb.double() - y.double()) * r).flatten(1).mean(1).cpu().numpy()
+                            rr[lo:lo + len(err), li] += r.pow(2).flatten(1).mean(1).cpu().numpy()
                     if bar is not None:
                         bar.update(1)
     finally:
@@ -436,6 +462,21 @@ def conditional_entropy(
             bar.close()
     e /= repeats
     nz /= repeats
+    gain = np.ones(len(sigma2))
+    if calibrate:
+        cross /= repeats
+        rr /= repeats
+        half = np.zeros(N, dtype=bool)
+        half[np.random.default_rng([seed, 2]).permutation(N)[: N // 2]] = True
+        fitted = []
+        for fold in (half, ~half):
+            other = ~fold
+            num, den = cross[other].sum(0), rr[other].sum(0)
+            a = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+            # |x - y - a r|^2 = |x - y|^2 - 2 a <x - y, r> + a^2 |r|^2, with |x - y|^2 / d the noise power
+            e[fold] = nz[fold] - 2.0 * a * cross[fold] + a * a * rr[fold]
+            fitted.append(a)
+        gain = 0.5 * (fitted[0] + fitted[1])
 
     mse, raw, resid = _level_mse(e, nz, sigma2)
     cap = np.minimum(sigma2, variance)
@@ -467,7 +508,7 @@ def conditional_entropy(
     curve = pd.DataFrame({
         "level": np.arange(len(sigma2)), "sigma2": sigma2, "sigma": np.sqrt(sigma2), "snr": 1.0 / sigma2,
         "mse_raw": raw, "mse": mse, "mse_se": np.sqrt(resid / N), "mse_bound": bound, "capped": capped,
-        "integrand": bound / sigma2, "gaussian_mse": v1 * sigma2 / (v1 + sigma2),
+        "integrand": bound / sigma2, "gaussian_mse": v1 * sigma2 / (v1 + sigma2), "gain": gain,
     })
     summary = pd.DataFrame([{
         "tau": tau, "clips": N, "height": H, "width": W, "pixels": d, "levels": len(sigma2),
@@ -481,7 +522,7 @@ def conditional_entropy(
         "reference_bits": float(parts["reference"]) * LOG2E, "grid_bits": float(parts["grid"]) * LOG2E,
         "tail_low_bits": float(parts["tail_low"]) * LOG2E, "tail_high_bits": float(parts["tail_high"]) * LOG2E,
         "conditional_variance": v1, "gaussian_bits_per_pixel": 0.5 * math.log2(2 * math.pi * math.e * v1),
-        "capped_levels": int((capped != "none").sum()),
+        "capped_levels": int((capped != "none").sum()), "calibrated": bool(calibrate),
     }])
     return EntropyEstimate(curve=curve, summary=summary, draws=draws, clip_mse=e, clip_noise=nz, pairing=pairing)
 

@@ -62,6 +62,8 @@ def _parser() -> ArgumentParser:
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the frames, noise and bootstrap (default 0)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="clips per network call (default 256)")
     p.add_argument("--device", default="cpu", help="torch device for the networks (default cpu)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="rescale each network's residual per noise level by a cross-fitted gain (a tighter upper bound)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -130,7 +132,8 @@ def _main(args) -> int:
         est = conditional_entropy(
             net, frames, seed=args.seed, tau=int(net.tau), targets=targets, levels=args.levels,
             sigma2_min=args.sigma2_min, sigma2_max=args.sigma2_max, repeats=args.repeats, n_boot=args.boot,
-            ci=args.ci, bit_depth=args.bit_depth, batch_size=args.batch_size, progress=not args.quiet)
+            ci=args.ci, bit_depth=args.bit_depth, batch_size=args.batch_size, calibrate=args.calibrate,
+            progress=not args.quiet)
         results.append((names[i], args.ckpt[i], est))
     curves, rows = [], []
     previous: dict[int, tuple[str, EntropyEstimate]] = {}
